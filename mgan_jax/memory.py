@@ -1,0 +1,503 @@
+"""The MemoryGAN memory: an immutable pytree and the pure functions that read and write it.
+
+The memory ``M = (K, v, a, h)`` of SPEC.md section 1 is a :class:`Memory` pytree:
+
+* ``keys``   ``K[N, M]``  unit mean directions of a von Mises-Fisher mixture (float32);
+* ``values`` ``v[N]``     1 if the slot holds real data, 0 if fake (int32);
+* ``ages``   ``a[N]``     writes since the slot was last written (int32);
+* ``hist``   ``h[N]``     how much data the slot has absorbed (float32).
+
+Nothing here mutates: :func:`read` returns the discriminator output and never a memory;
+:func:`write` returns a new memory. Hyperparameters live in the frozen :class:`MemoryConfig`,
+which is hashable and is passed as a static argument under ``jax.jit``.
+
+Reading (SPEC section 2), for a unit query ``q``::
+
+    s_i(q) = kappa * K_i . q + log(h_i + beta)
+    S      = top_k_i s_i(q)
+    p(y=1 | x) = sum_{i in S} v_i softmax_S(s)_i
+
+Writing (SPEC section 3) is planned per query (:func:`plan_write`: the hit/miss test and the
+label-conditioned top-k ``S_y``) and applied for the whole batch at once (:func:`apply_write`:
+batched incremental EM on the hit queries, then least-recently-used overwrite for the misses).
+Under ``pmap`` each replica plans its own queries, all-gathers the small plan, and applies the
+same update, so every replica holds a bit-identical memory without ever broadcasting it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# A query counts as unit when its norm is within this of 1 (float32 normalisation is
+# accurate to ~1e-7; bfloat16 networks to ~1e-2, which the caller should renormalise).
+UNIT_NORM_TOLERANCE = 1e-3
+
+_KEY_INITS = ('zeros', 'random')
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryConfig:
+  """Hyperparameters of the memory (SPEC sections 2-4), validated when made.
+
+  Attributes:
+    num_slots: N, the number of memory slots.
+    key_dim: M, the dimension of keys and queries.
+    choose_k: k, the size of the top-k sets S and S_y.
+    alpha: decay of a slot's histogram before an EM update, in (0, 1].
+    beta: smoothing inside log(h + beta), > 0.
+    kappa: vMF concentration, > 0.
+    em_steps: T, incremental-EM iterations per write, >= 1.
+    correct_in_top: a query is a hit when one of the this-many most probable slots of S
+      holds its label; 1 <= correct_in_top <= choose_k.
+    init_hist: h of every slot at initialisation, > 0.
+    key_init: 'zeros' (the reference code) or 'random' (random unit keys; needs an rng).
+  """
+
+  num_slots: int = 4096
+  key_dim: int = 256
+  choose_k: int = 128
+  alpha: float = 0.5
+  beta: float = 1e-8
+  kappa: float = 1.0
+  em_steps: int = 1
+  correct_in_top: int = 1
+  init_hist: float = 1e-5
+  key_init: str = 'zeros'
+
+  def __post_init__(self):
+    def need(ok: bool, message: str):
+      if not ok:
+        raise ValueError(f'MemoryConfig: {message}')
+
+    for name in ('num_slots', 'key_dim', 'choose_k', 'em_steps', 'correct_in_top'):
+      value = getattr(self, name)
+      need(isinstance(value, (int, np.integer)) and not isinstance(value, bool),
+           f'{name} must be an integer, got {value!r}')
+    for name in ('alpha', 'beta', 'kappa', 'init_hist'):
+      value = getattr(self, name)
+      need(isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+           and math.isfinite(value), f'{name} must be a finite number, got {value!r}')
+    need(self.num_slots >= 1, f'num_slots (N) must be >= 1, got {self.num_slots}')
+    need(self.key_dim >= 1, f'key_dim (M) must be >= 1, got {self.key_dim}')
+    need(1 <= self.choose_k <= self.num_slots,
+         f'choose_k (k) must satisfy 1 <= k <= num_slots (N); got k={self.choose_k}, '
+         f'N={self.num_slots}')
+    need(1 <= self.correct_in_top <= self.choose_k,
+         f'correct_in_top must satisfy 1 <= correct_in_top <= choose_k; got '
+         f'{self.correct_in_top} with choose_k={self.choose_k}')
+    need(self.em_steps >= 1, f'em_steps (T) must be >= 1, got {self.em_steps}')
+    need(0.0 < self.alpha <= 1.0, f'alpha must be in (0, 1], got {self.alpha}')
+    need(self.beta > 0.0, f'beta must be > 0, got {self.beta}')
+    need(self.kappa > 0.0, f'kappa must be > 0, got {self.kappa}')
+    need(self.init_hist > 0.0, f'init_hist must be > 0, got {self.init_hist}')
+    need(self.key_init in _KEY_INITS,
+         f'key_init must be one of {_KEY_INITS}, got {self.key_init!r}')
+
+
+@flax.struct.dataclass
+class Memory:
+  """The memory ``(K, v, a, h)``; see the module docstring."""
+
+  keys: jax.Array    # [N, M] float32
+  values: jax.Array  # [N] int32 in {0, 1}
+  ages: jax.Array    # [N] int32
+  hist: jax.Array    # [N] float32
+
+  @property
+  def num_slots(self) -> int:
+    return self.keys.shape[-2]
+
+  @property
+  def key_dim(self) -> int:
+    return self.keys.shape[-1]
+
+
+@flax.struct.dataclass
+class ReadOutput:
+  """What the discriminator sees: ``p(y=1|x)`` and the top-k posterior behind it."""
+
+  prob_real: jax.Array  # [B]    p(y=1 | x), SPEC Eq. 4
+  indices: jax.Array    # [B, k] S, most probable first (ties to the lower slot index)
+  posterior: jax.Array  # [B, k] softmax_S(s), the posterior over the slots of S
+
+
+@flax.struct.dataclass
+class WritePlan:
+  """Per-query decisions of a write, all taken against the memory before the write.
+
+  Small (``O(B k)`` besides the queries), so replicas all-gather it instead of the memory.
+  """
+
+  queries: jax.Array     # [B, M] float32
+  labels: jax.Array      # [B] int32, 1 real / 0 fake
+  hit: jax.Array         # [B] bool, the correctness test of SPEC section 3.1
+  cond_indices: jax.Array  # [B, k] int32, S_y
+  cond_valid: jax.Array  # [B, k] bool, entry of S_y that takes part in EM (hit and v = y)
+  cond_sims: jax.Array   # [B, k] float32, K_i . q for i in S_y
+
+
+@flax.struct.dataclass
+class WriteStats:
+  """Hit/miss counts of one write (over the global batch under ``pmap``)."""
+
+  real_hits: jax.Array
+  real_misses: jax.Array
+  fake_hits: jax.Array
+  fake_misses: jax.Array
+
+
+# --------------------------------------------------------------------------------------
+# Construction and validation.
+
+
+def init(config: MemoryConfig, rng: Optional[jax.Array] = None) -> Memory:
+  """A fresh memory (SPEC section 4).
+
+  ``key_init='zeros'`` is the reference initialisation: K = 0, v = 1 for the first half of
+  the slots (rounded up) and 0 for the rest, a = 0, h = init_hist. ``key_init='random'``
+  draws the keys uniformly on the unit sphere from ``rng``.
+  """
+  n, m = config.num_slots, config.key_dim
+  if config.key_init == 'zeros':
+    keys = jnp.zeros((n, m), jnp.float32)
+  else:
+    if rng is None:
+      raise ValueError("MemoryConfig.key_init='random' needs an rng: init(config, rng)")
+    keys = normalize(jax.random.normal(rng, (n, m), jnp.float32))
+  return Memory(
+      keys=keys,
+      values=(jnp.arange(n) < (n + 1) // 2).astype(jnp.int32),
+      ages=jnp.zeros((n,), jnp.int32),
+      hist=jnp.full((n,), config.init_hist, jnp.float32),
+  )
+
+
+def normalize(x: jax.Array, axis: int = -1, eps: float = 1e-12) -> jax.Array:
+  """``x / |x|`` along ``axis``; a zero vector stays zero."""
+  norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=axis, keepdims=True))
+  return x / jnp.maximum(norm, eps)
+
+
+def _is_concrete(x: Any) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
+def check_memory(memory: Memory, config: MemoryConfig) -> None:
+  """Raises ValueError if the memory's shapes do not match the config."""
+  n, m = config.num_slots, config.key_dim
+  expected = {'keys': (n, m), 'values': (n,), 'ages': (n,), 'hist': (n,)}
+  for name, shape in expected.items():
+    got = tuple(getattr(memory, name).shape)
+    if got != shape:
+      raise ValueError(f'memory.{name} has shape {got}, but the config wants {shape} '
+                       f'(num_slots={n}, key_dim={m})')
+
+
+def check_queries(queries: jax.Array, config: MemoryConfig) -> None:
+  """Raises ValueError for queries the memory cannot take.
+
+  Shapes and dtypes are checked always (at trace time under jit, before compiling); the
+  values (finite, unit norm) are checked when the array is concrete, i.e. outside jit.
+  """
+  shape = tuple(np.shape(queries))
+  if len(shape) != 2 or shape[1] != config.key_dim:
+    raise ValueError(f'queries must have shape [batch, key_dim={config.key_dim}], got {shape}')
+  if not jnp.issubdtype(jnp.result_type(queries), jnp.floating):
+    raise ValueError(f'queries must be floating point, got {jnp.result_type(queries)}')
+  if _is_concrete(queries) and shape[0]:
+    q = np.asarray(queries, np.float32)
+    if not np.all(np.isfinite(q)):
+      bad = np.flatnonzero(~np.all(np.isfinite(q), axis=1))
+      raise ValueError(f'queries must be finite; rows {bad[:8].tolist()} are not')
+    norms = np.linalg.norm(q, axis=1)
+    off = np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE
+    if np.any(off):
+      row = int(np.flatnonzero(off)[0])
+      raise ValueError(f'queries must have unit norm (normalize them first); row {row} has '
+                       f'norm {norms[row]:.6g} ({int(off.sum())} rows are off)')
+
+
+def check_labels(labels: jax.Array, batch: int) -> None:
+  """Raises ValueError unless ``labels`` is an integer or bool [batch] array in {0, 1}."""
+  shape = tuple(np.shape(labels))
+  if shape != (batch,):
+    raise ValueError(f'labels must have shape [batch={batch}], got {shape}')
+  dtype = jnp.result_type(labels)
+  if not (jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_):
+    raise ValueError(f'labels must be integers in {{0, 1}} (1 real, 0 fake), got {dtype}')
+  if _is_concrete(labels):
+    lab = np.asarray(labels)
+    if np.any((lab != 0) & (lab != 1)):
+      raise ValueError(f'labels must be 0 (fake) or 1 (real); got values '
+                       f'{sorted(set(np.unique(lab).tolist()) - {0, 1})[:8]}')
+
+
+# --------------------------------------------------------------------------------------
+# Reading.
+
+
+def _scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
+  """Similarities ``K . q`` [B, N] and slot scores ``s`` [B, N], both without gradient."""
+  memory = jax.lax.stop_gradient(memory)
+  sims = jax.lax.stop_gradient(queries).astype(jnp.float32) @ memory.keys.T
+  scores = config.kappa * sims + jnp.log(memory.hist + config.beta)
+  return sims, scores
+
+
+def slot_scores(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax.Array:
+  """``s_i(q) = kappa K_i . q + log(h_i + beta)`` for every query and slot, [B, N]."""
+  check_memory(memory, config)
+  check_queries(queries, config)
+  return _scores(memory, queries, config)[1]
+
+
+def read(memory: Memory, queries: jax.Array, config: MemoryConfig) -> ReadOutput:
+  """The discriminator output ``p(y=1|x)`` for unit queries [B, M] (SPEC section 2).
+
+  Gradients flow to ``queries`` (through the scores of the selected slots); the memory is a
+  constant. One ``[B, M] x [M, N]`` matmul and one top-k; the gradient path touches only the
+  k selected keys per query, so the backward pass costs O(B k M), not another matmul.
+  """
+  check_memory(memory, config)
+  check_queries(queries, config)
+  _, scores = _scores(memory, queries, config)
+  top_scores, indices = jax.lax.top_k(scores, config.choose_k)
+  # Straight-through: the value is exactly the matmul's score, the derivative with respect
+  # to q is kappa * K_i for the selected slots (d/dq of kappa K_i . q).
+  keys = jax.lax.stop_gradient(memory.keys)[indices]                  # [B, k, M]
+  local = jnp.einsum('bkm,bm->bk', keys, queries.astype(jnp.float32))
+  top_scores = top_scores + config.kappa * (local - jax.lax.stop_gradient(local))
+  posterior = jax.nn.softmax(top_scores, axis=-1)
+  real = jax.lax.stop_gradient(memory.values)[indices].astype(posterior.dtype)
+  return ReadOutput(prob_real=jnp.sum(posterior * real, axis=-1), indices=indices,
+                    posterior=posterior)
+
+
+def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
+                     config: MemoryConfig):
+  """``S_y``: the top-k slots under ``p(c | x, v_c = y)`` (SPEC section 3.3).
+
+  Slots with ``v_i != y`` are excluded (score -inf). Returns ``(indices, valid)``, both
+  [B, k]; ``valid`` is False where fewer than k slots hold label y.
+  """
+  check_memory(memory, config)
+  check_queries(queries, config)
+  check_labels(labels, queries.shape[0])
+  _, scores = _scores(memory, queries, config)
+  return _conditional_topk(memory, scores, labels, config)
+
+
+def _conditional_topk(memory, scores, labels, config):
+  same = memory.values[None, :] == labels[:, None].astype(memory.values.dtype)
+  cond_scores, indices = jax.lax.top_k(jnp.where(same, scores, -jnp.inf), config.choose_k)
+  return indices, jnp.isfinite(cond_scores)
+
+
+# --------------------------------------------------------------------------------------
+# Writing.
+
+
+def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
+               config: MemoryConfig) -> WritePlan:
+  """The per-query part of a write: the correctness test and ``S_y`` (SPEC 3.1, 3.3)."""
+  check_memory(memory, config)
+  check_queries(queries, config)
+  check_labels(labels, queries.shape[0])
+  memory = jax.lax.stop_gradient(memory)
+  queries = jax.lax.stop_gradient(queries).astype(jnp.float32)
+  labels = labels.astype(jnp.int32)
+  sims, scores = _scores(memory, queries, config)
+  # The `correct_in_top` most probable slots of S are the overall top slots by score.
+  if config.correct_in_top == 1:
+    top = jnp.argmax(scores, axis=-1)[:, None]  # first maximum: ties to the lower index
+  else:
+    top = jax.lax.top_k(scores, config.correct_in_top)[1]
+  hit = jnp.any(memory.values[top] == labels[:, None], axis=-1)
+  cond_indices, cond_valid = _conditional_topk(memory, scores, labels, config)
+  return WritePlan(
+      queries=queries,
+      labels=labels,
+      hit=hit,
+      cond_indices=cond_indices,
+      cond_valid=cond_valid & hit[:, None],
+      cond_sims=jnp.take_along_axis(sims, cond_indices, axis=1),
+  )
+
+
+def _query_hash(queries: jax.Array, labels: jax.Array) -> jax.Array:
+  """A uint32 digest of each (query, label), independent of the query's batch position.
+
+  It orders the contributions to one slot by content, so the sums of the EM update are
+  the same, bit for bit, whatever the order of the batch.
+  """
+  bits = jax.lax.bitcast_convert_type(queries.astype(jnp.float32), jnp.uint32)
+  mult = (jnp.arange(queries.shape[1], dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+          ) * jnp.uint32(0x9E3779B1)
+  mixed = bits * mult
+  mixed = mixed ^ (mixed >> jnp.uint32(15))
+  return jnp.sum(mixed, axis=1, dtype=jnp.uint32) ^ labels.astype(jnp.uint32)
+
+
+def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
+  """Applies a (possibly all-gathered) plan to the memory; returns ``(memory, stats)``.
+
+  In order (SPEC section 3): ages advance by one; the hit queries update their ``S_y`` slots
+  by batched incremental EM over the batch's sufficient statistics (segment sums in a
+  canonical order: deterministic and independent of the batch order); then the misses
+  overwrite the oldest slots, the j-th miss in batch order taking the j-th oldest slot
+  (ages and mean(h) from before the write), winning over EM on the same slot.
+  """
+  check_memory(memory, config)
+  n, k = config.num_slots, config.choose_k
+  batch = plan.queries.shape[0]
+  if batch > n:
+    raise ValueError(f'a write of {batch} queries needs at least as many slots, but '
+                     f'num_slots={n}: misses must take distinct slots')
+  queries, labels = plan.queries, plan.labels
+  entries = batch * k
+
+  # --- Incremental EM on S_y of the hit queries. ---
+  # Entries (b, j) of S_y(b), sorted by (slot, content): equal slots become one segment.
+  slot = jnp.where(plan.cond_valid, plan.cond_indices, n).reshape(entries)
+  entry_query = jnp.repeat(jnp.arange(batch, dtype=jnp.int32), k)
+  digest = _query_hash(queries, labels)[entry_query]
+  sorted_slot, _, order = jax.lax.sort(
+      (slot, digest, jnp.arange(entries, dtype=jnp.int32)), num_keys=2, is_stable=True)
+  first = jnp.concatenate([jnp.ones((1,), bool), sorted_slot[1:] != sorted_slot[:-1]])
+  segment = jnp.cumsum(first.astype(jnp.int32)) - 1                       # sorted layout
+  segment_slot = jnp.full((entries,), n, jnp.int32).at[
+      jnp.where(first, segment, entries)].set(sorted_slot, mode='drop')    # n: no slot
+  entry_segment = jnp.zeros((entries,), jnp.int32).at[order].set(segment).reshape(batch, k)
+  sorted_queries = queries[entry_query[order]]                             # [E, M]
+
+  def segment_sum(x):
+    return jax.ops.segment_sum(x, segment, num_segments=entries, indices_are_sorted=True)
+
+  is_slot = segment_slot < n
+  hist0 = config.alpha * memory.hist.at[segment_slot].get(mode='fill', fill_value=0.0)
+  keys0 = memory.keys.at[segment_slot].get(mode='fill', fill_value=0.0)
+
+  def em_iteration(sims, carry):
+    keys_t, hist_t, gamma_prev = carry
+    logits = config.kappa * sims + jnp.log(hist_t[entry_segment] + config.beta)
+    logits = jnp.where(plan.cond_valid, logits, -jnp.inf)
+    # A softmax over each query's valid entries; a row with none carries no weight.
+    shift = jnp.max(jnp.where(plan.cond_valid, logits, 0.0), axis=1, keepdims=True)
+    weights = jnp.where(plan.cond_valid, jnp.exp(logits - shift), 0.0)
+    gamma = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-30)
+    delta = (gamma - gamma_prev).reshape(entries)[order]
+    mass = segment_sum(delta)                                    # sum_b dgamma_{b,i}
+    hist_t = hist_t + mass
+    shift_keys = segment_sum(delta[:, None] * sorted_queries) - mass[:, None] * keys_t
+    safe_hist = jnp.where(is_slot & (hist_t > 0), hist_t, 1.0)
+    keys_t = normalize(keys_t + shift_keys / safe_hist[:, None])
+    return keys_t, hist_t, gamma
+
+  def later_iteration(_, carry):
+    sims = jnp.einsum('bkm,bm->bk', carry[0][entry_segment], queries)
+    return em_iteration(sims, carry)
+
+  carry = em_iteration(plan.cond_sims, (keys0, hist0, jnp.zeros((batch, k), jnp.float32)))
+  keys_em, hist_em, _ = jax.lax.fori_loop(1, config.em_steps, later_iteration, carry)
+
+  ages = memory.ages + 1
+  keys = memory.keys.at[segment_slot].set(keys_em, mode='drop')
+  hist = memory.hist.at[segment_slot].set(hist_em, mode='drop')
+  ages = ages.at[segment_slot].set(0, mode='drop')
+
+  # --- LRU overwrite for the misses, last, so it wins over EM. ---
+  miss = ~plan.hit
+  rank = jnp.cumsum(miss.astype(jnp.int32)) - 1
+  oldest = jax.lax.top_k(memory.ages, batch)[1]  # oldest first, ties to the lower index
+  target = jnp.where(miss, oldest[jnp.clip(rank, 0, batch - 1)], n)
+  keys = keys.at[target].set(queries, mode='drop')
+  values = memory.values.at[target].set(labels.astype(memory.values.dtype), mode='drop')
+  ages = ages.at[target].set(0, mode='drop')
+  hist = hist.at[target].set(jnp.mean(memory.hist), mode='drop')
+
+  real = labels == 1
+  stats = WriteStats(
+      real_hits=jnp.sum(plan.hit & real, dtype=jnp.int32),
+      real_misses=jnp.sum(miss & real, dtype=jnp.int32),
+      fake_hits=jnp.sum(plan.hit & ~real, dtype=jnp.int32),
+      fake_misses=jnp.sum(miss & ~real, dtype=jnp.int32),
+  )
+  return Memory(keys=keys, values=values, ages=ages, hist=hist), stats
+
+
+def write(memory: Memory, queries: jax.Array, labels: jax.Array, config: MemoryConfig,
+          axis_name: Optional[str] = None):
+  """One memory write (SPEC section 3) with unit queries [B, M] and labels [B] in {0, 1}.
+
+  Returns ``(new_memory, stats)``. With ``axis_name`` (inside ``pmap``/``shard_map``), each
+  replica plans its local queries, all-gathers the plans of the global batch in replica
+  order, and applies the same update: replicas stay bit-identical.
+  """
+  plan = plan_write(memory, queries, labels, config)
+  if axis_name is not None:
+    plan = jax.tree.map(lambda x: jax.lax.all_gather(x, axis_name, tiled=True), plan)
+  return apply_write(memory, plan, config)
+
+
+# --------------------------------------------------------------------------------------
+# The generator's side, and diagnostics.
+
+
+def sample_slots(memory: Memory, rng: jax.Array, num: int) -> jax.Array:
+  """Slot indices ``c ~ Categorical(h v / sum(h v))`` (real slots only), shape [num].
+
+  If no slot is real (every one overwritten by fakes), falls back to ``h`` over all slots.
+  """
+  memory = jax.lax.stop_gradient(memory)
+  weight = memory.hist * memory.values.astype(memory.hist.dtype)
+  weight = jnp.where(jnp.sum(weight) > 0, weight, memory.hist)
+  logits = jnp.where(weight > 0, jnp.log(jnp.where(weight > 0, weight, 1.0)), -jnp.inf)
+  return jax.random.categorical(rng, logits, shape=(num,))
+
+
+def sample_keys(memory: Memory, rng: jax.Array, num: int):
+  """``(indices [num], keys [num, M])``: the generator's conditioning ``K_c``."""
+  indices = sample_slots(memory, rng, num)
+  return indices, jax.lax.stop_gradient(memory.keys)[indices]
+
+
+def diagnostics(memory: Memory, stats: Optional[WriteStats] = None) -> dict[str, jax.Array]:
+  """Scalars that say how the memory is used; pure, cheap (O(N)), jittable.
+
+  ``effective_slots`` is exp(entropy of h / sum h), the number of equally used slots with
+  the same entropy; ``effective_real_slots`` the same over the real slots' histogram, from
+  which the generator samples.
+  """
+  hist = memory.hist.astype(jnp.float32)
+  real = memory.values.astype(jnp.float32)
+
+  def effective(weight):
+    p = weight / jnp.maximum(jnp.sum(weight), 1e-30)
+    entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
+    return entropy, jnp.exp(entropy)
+
+  entropy, eff = effective(hist)
+  _, eff_real = effective(hist * real)
+  out = {
+      'real_fraction': jnp.mean(real),
+      'slot_entropy': entropy,
+      'effective_slots': eff,
+      'effective_real_slots': eff_real,
+      'mean_age': jnp.mean(memory.ages.astype(jnp.float32)),
+      'hist_mass': jnp.sum(hist),
+  }
+  if stats is not None:
+    total = stats.real_hits + stats.real_misses + stats.fake_hits + stats.fake_misses
+    out.update({
+        'real_hits': stats.real_hits, 'real_misses': stats.real_misses,
+        'fake_hits': stats.fake_hits, 'fake_misses': stats.fake_misses,
+        'hit_rate': (stats.real_hits + stats.fake_hits) / jnp.maximum(total, 1),
+    })
+  return out
