@@ -33,25 +33,27 @@ _SIZES = flags.DEFINE_list(
     'sizes', ['4096:256:64:128', '16384:512:64:256', '262144:512:256:256'],
     'Comma-separated cases, each N:M:B:k.')
 _REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per measurement (median taken).')
+_IMPLS = flags.DEFINE_list('write_impl', ['auto'],
+                           'MemoryConfig.write_impl values to time: auto, dense, sparse.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
 
 
-def _time(fn, *args, repeats):
-  """Median wall time of fn(*args) in ms, after two warm-up calls; fn returns its args."""
+def _time(fn, state, repeats):
+  """Median wall time in ms of ``state = fn(state)``, after two warm-up calls."""
   for _ in range(2):
-    args = fn(*args)
-  jax.block_until_ready(args)
+    state = fn(state)
+  jax.block_until_ready(state)
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    args = fn(*args)
-    jax.block_until_ready(args)
+    state = fn(state)
+    jax.block_until_ready(state)
     times.append(time.perf_counter() - start)
   return 1e3 * float(np.median(times))
 
 
-def bench_case(n, m, b, k, repeats):
-  config = mm.MemoryConfig(num_slots=n, key_dim=m, choose_k=k)
+def bench_case(n, m, b, k, repeats, write_impl='auto'):
+  config = mm.MemoryConfig(num_slots=n, key_dim=m, choose_k=k, write_impl=write_impl)
   rng = np.random.RandomState(0)
   keys = rng.randn(n, m).astype(np.float32)
   keys /= np.linalg.norm(keys, axis=1, keepdims=True)
@@ -65,36 +67,27 @@ def bench_case(n, m, b, k, repeats):
 
   q = jnp.asarray(queries)
   y = jnp.asarray(np.arange(b) % 2, jnp.int32)
+  memory = fresh_memory()
 
-  # Each timed function returns what the next call takes, so nothing is computed away and
-  # donated buffers are fed back.
-  @jax.jit
-  def matmul(keys, q):
-    return keys, q @ keys.T
+  # Constant inputs are closed over as arguments, never copied; a written memory is fed
+  # back into the next call with its buffers donated, as in the train step.
+  matmul = jax.jit(lambda keys, q: q @ keys.T)
+  read = jax.jit(lambda memory, q: mm.read(memory, q, config).prob_real)
+  write = jax.jit(lambda memory, q, y: mm.write(memory, q, y, config), donate_argnums=0)
 
-  @functools.partial(jax.jit, static_argnums=2)
-  def read(memory, q, config):
-    return memory, mm.read(memory, q, config).prob_real
-
-  @functools.partial(jax.jit, static_argnums=3, donate_argnums=0)
-  def write(memory, q, y, config):
-    return mm.write(memory, q, y, config)[0], q, y
-
-  @functools.partial(jax.jit, static_argnums=3, donate_argnums=0)
-  def read_write(memory, q, y, config):
+  @functools.partial(jax.jit, donate_argnums=0)
+  def read_write(memory, q, y):
     out = mm.read(memory, q, config)
     memory, stats = mm.write(memory, q, y, config)
-    return memory, q + 0 * out.prob_real[:, None], y + 0 * stats.real_hits
+    return memory, (out.prob_real, stats)
 
-  kq = jnp.asarray(keys)
-  t_matmul = _time(lambda keys, _: matmul(keys, q), kq, None, repeats=repeats)
-  t_read = _time(lambda mem, _: read(mem, q, config), fresh_memory(), None, repeats=repeats)
-  t_write = _time(lambda mem, q_, y_: write(mem, q_, y_, config), fresh_memory(), q, y,
-                  repeats=repeats)
-  t_both = _time(lambda mem, q_, y_: read_write(mem, q_, y_, config), fresh_memory(), q, y,
-                 repeats=repeats)
-  return dict(N=n, M=m, B=b, k=k, matmul_ms=t_matmul, read_ms=t_read, write_ms=t_write,
-              read_write_ms=t_both, ratio=t_both / t_matmul)
+  t_matmul = _time(lambda s: matmul(memory.keys, q), None, repeats)
+  t_read = _time(lambda s: read(memory, q), None, repeats)
+  t_write = _time(lambda s: write(s[0], q, y), (fresh_memory(), None), repeats)
+  t_both = _time(lambda s: read_write(s[0], q, y), (fresh_memory(), None), repeats)
+  return dict(N=n, M=m, B=b, k=k, write_impl=write_impl, dense=config.dense_write,
+              matmul_ms=t_matmul, read_ms=t_read, write_ms=t_write, read_write_ms=t_both,
+              ratio=t_both / t_matmul)
 
 
 def main(argv):
@@ -102,15 +95,19 @@ def main(argv):
   device = jax.devices()[0]
   print(f'# device: {device.device_kind} ({jax.default_backend()}), {jax.device_count()} '
         f'device(s), host {platform.processor() or platform.machine()}, jax {jax.__version__}')
-  print('| N | M | B | k | matmul ms | read ms | write ms | read+write ms | read+write / matmul |')
-  print('|---|---|---|---|---|---|---|---|---|')
+  print('| N | M | B | k | write | matmul ms | read ms | write ms | read+write ms | '
+        'read+write / matmul |')
+  print('|---|---|---|---|---|---|---|---|---|---|')
   results = []
   for case in _SIZES.value:
     n, m, b, k = (int(x) for x in case.split(':'))
-    r = bench_case(n, m, b, k, _REPEATS.value)
-    results.append(r)
-    print(f"| {n} | {m} | {b} | {k} | {r['matmul_ms']:.2f} | {r['read_ms']:.2f} | "
-          f"{r['write_ms']:.2f} | {r['read_write_ms']:.2f} | {r['ratio']:.2f} |", flush=True)
+    for impl in _IMPLS.value:
+      r = bench_case(n, m, b, k, _REPEATS.value, impl)
+      results.append(r)
+      print(f"| {n} | {m} | {b} | {k} | {impl}{' (dense)' if impl == 'auto' and r['dense'] else ''}"
+            f"{' (sparse)' if impl == 'auto' and not r['dense'] else ''} | "
+            f"{r['matmul_ms']:.2f} | {r['read_ms']:.2f} | {r['write_ms']:.2f} | "
+            f"{r['read_write_ms']:.2f} | {r['ratio']:.2f} |", flush=True)
   if _JSON.value:
     with open(_JSON.value, 'w') as f:
       json.dump(dict(device=str(device.device_kind), backend=jax.default_backend(),

@@ -40,6 +40,7 @@ import numpy as np
 UNIT_NORM_TOLERANCE = 1e-3
 
 _KEY_INITS = ('zeros', 'random')
+_WRITE_IMPLS = ('auto', 'dense', 'sparse')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,11 @@ class MemoryConfig:
       holds its label; 1 <= correct_in_top <= choose_k.
     init_hist: h of every slot at initialisation, > 0.
     key_init: 'zeros' (the reference code) or 'random' (random unit keys; needs an rng).
+    write_impl: how the EM sums are formed; all give the same memory up to float rounding.
+      'dense' scatters the responsibilities into a [B, N] matrix and forms the pulls
+      ``Gamma^T Q`` as one matmul (best on TPU/GPU and for N up to ~64k); 'sparse' sums over
+      the B*k (query, slot) pairs with segment sums (cost independent of N); 'auto' picks
+      'dense' when N <= 64 k.
   """
 
   num_slots: int = 4096
@@ -70,6 +76,7 @@ class MemoryConfig:
   correct_in_top: int = 1
   init_hist: float = 1e-5
   key_init: str = 'zeros'
+  write_impl: str = 'auto'
 
   def __post_init__(self):
     def need(ok: bool, message: str):
@@ -99,6 +106,14 @@ class MemoryConfig:
     need(self.init_hist > 0.0, f'init_hist must be > 0, got {self.init_hist}')
     need(self.key_init in _KEY_INITS,
          f'key_init must be one of {_KEY_INITS}, got {self.key_init!r}')
+    need(self.write_impl in _WRITE_IMPLS,
+         f'write_impl must be one of {_WRITE_IMPLS}, got {self.write_impl!r}')
+
+  @property
+  def dense_write(self) -> bool:
+    if self.write_impl == 'auto':
+      return self.num_slots <= 64 * self.choose_k
+    return self.write_impl == 'dense'
 
 
 @flax.struct.dataclass
@@ -244,9 +259,12 @@ def check_labels(labels: jax.Array, batch: int) -> None:
 
 
 def _scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
-  """Similarities ``K . q`` [B, N] and slot scores ``s`` [B, N], both without gradient."""
+  """Similarities ``K . q`` [B, N] and slot scores ``s`` [B, N].
+
+  Differentiable in ``queries`` only: the memory is a constant for autodiff.
+  """
   memory = jax.lax.stop_gradient(memory)
-  sims = jax.lax.stop_gradient(queries).astype(jnp.float32) @ memory.keys.T
+  sims = queries.astype(jnp.float32) @ memory.keys.T
   scores = config.kappa * sims + jnp.log(memory.hist + config.beta)
   return sims, scores
 
@@ -261,19 +279,14 @@ def slot_scores(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax
 def read(memory: Memory, queries: jax.Array, config: MemoryConfig) -> ReadOutput:
   """The discriminator output ``p(y=1|x)`` for unit queries [B, M] (SPEC section 2).
 
-  Gradients flow to ``queries`` (through the scores of the selected slots); the memory is a
-  constant. One ``[B, M] x [M, N]`` matmul and one top-k; the gradient path touches only the
-  k selected keys per query, so the backward pass costs O(B k M), not another matmul.
+  One ``[B, M] x [M, N]`` matmul and one top-k. Gradients flow to ``queries`` through the
+  scores of the selected slots (the backward pass is one more matmul of the same shape);
+  the memory is a constant.
   """
   check_memory(memory, config)
   check_queries(queries, config)
   _, scores = _scores(memory, queries, config)
   top_scores, indices = jax.lax.top_k(scores, config.choose_k)
-  # Straight-through: the value is exactly the matmul's score, the derivative with respect
-  # to q is kappa * K_i for the selected slots (d/dq of kappa K_i . q).
-  keys = jax.lax.stop_gradient(memory.keys)[indices]                  # [B, k, M]
-  local = jnp.einsum('bkm,bm->bk', keys, queries.astype(jnp.float32))
-  top_scores = top_scores + config.kappa * (local - jax.lax.stop_gradient(local))
   posterior = jax.nn.softmax(top_scores, axis=-1)
   real = jax.lax.stop_gradient(memory.values)[indices].astype(posterior.dtype)
   return ReadOutput(prob_real=jnp.sum(posterior * real, axis=-1), indices=indices,
@@ -310,13 +323,17 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
   check_memory(memory, config)
   check_queries(queries, config)
   check_labels(labels, queries.shape[0])
-  memory = jax.lax.stop_gradient(memory)
   queries = jax.lax.stop_gradient(queries).astype(jnp.float32)
   labels = labels.astype(jnp.int32)
   sims, scores = _scores(memory, queries, config)
   # The `correct_in_top` most probable slots of S are the overall top slots by score.
   if config.correct_in_top == 1:
-    top = jnp.argmax(scores, axis=-1)[:, None]  # first maximum: ties to the lower index
+    # The first maximum (ties to the lower index). Two plain reductions: on XLA:CPU this is
+    # 3.5x faster than argmax's variadic reduce (WORKSPACE.md, memory benchmark notes).
+    best = jnp.max(scores, axis=-1, keepdims=True)
+    first = jnp.min(jnp.where(scores == best, jnp.arange(scores.shape[1]), scores.shape[1]),
+                    axis=-1)
+    top = jnp.minimum(first, scores.shape[1] - 1)[:, None]
   else:
     top = jax.lax.top_k(scores, config.correct_in_top)[1]
   hit = jnp.any(memory.values[top] == labels[:, None], axis=-1)
@@ -332,11 +349,7 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
 
 
 def _query_hash(queries: jax.Array, labels: jax.Array) -> jax.Array:
-  """A uint32 digest of each (query, label), independent of the query's batch position.
-
-  It orders the contributions to one slot by content, so the sums of the EM update are
-  the same, bit for bit, whatever the order of the batch.
-  """
+  """A uint32 digest of each (query, label), independent of the query's batch position."""
   bits = jax.lax.bitcast_convert_type(queries.astype(jnp.float32), jnp.uint32)
   mult = (jnp.arange(queries.shape[1], dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
           ) * jnp.uint32(0x9E3779B1)
@@ -345,84 +358,132 @@ def _query_hash(queries: jax.Array, labels: jax.Array) -> jax.Array:
   return jnp.sum(mixed, axis=1, dtype=jnp.uint32) ^ labels.astype(jnp.uint32)
 
 
-def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
-  """Applies a (possibly all-gathered) plan to the memory; returns ``(memory, stats)``.
+def _masked_softmax(logits, valid):
+  """Softmax over the valid entries of each row; a row with none gets all-zero weights."""
+  logits = jnp.where(valid, logits, -jnp.inf)
+  shift = jnp.max(jnp.where(valid, logits, 0.0), axis=1, keepdims=True)
+  weights = jnp.where(valid, jnp.exp(logits - shift), 0.0)
+  return weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-30)
 
-  In order (SPEC section 3): ages advance by one; the hit queries update their ``S_y`` slots
-  by batched incremental EM over the batch's sufficient statistics (segment sums in a
-  canonical order: deterministic and independent of the batch order); then the misses
-  overwrite the oldest slots, the j-th miss in batch order taking the j-th oldest slot
-  (ages and mean(h) from before the write), winning over EM on the same slot.
+
+def _em_dense(memory, queries, valid, indices, sims, config):
+  """Batched incremental EM with the responsibilities as a dense [B, N] matrix.
+
+  Each iteration is one scatter into [B, N] (no duplicates: the slots of one S_y are
+  distinct), a column sum, one ``[N, B] x [B, M]`` matmul and one pass over the keys.
   """
-  check_memory(memory, config)
-  n, k = config.num_slots, config.choose_k
-  batch = plan.queries.shape[0]
-  if batch > n:
-    raise ValueError(f'a write of {batch} queries needs at least as many slots, but '
-                     f'num_slots={n}: misses must take distinct slots')
-  queries, labels = plan.queries, plan.labels
-  entries = batch * k
+  n = config.num_slots
+  batch = queries.shape[0]
+  rows = jnp.arange(batch)[:, None]
+  columns = jnp.where(valid, indices, n)
+  touched = jnp.zeros((n,), bool).at[columns].set(True, mode='drop')
+  hist0 = jnp.where(touched, config.alpha * memory.hist, memory.hist)
 
-  # --- Incremental EM on S_y of the hit queries. ---
-  # Entries (b, j) of S_y(b), sorted by (slot, content): equal slots become one segment.
-  slot = jnp.where(plan.cond_valid, plan.cond_indices, n).reshape(entries)
-  entry_query = jnp.repeat(jnp.arange(batch, dtype=jnp.int32), k)
-  digest = _query_hash(queries, labels)[entry_query]
-  sorted_slot, _, order = jax.lax.sort(
-      (slot, digest, jnp.arange(entries, dtype=jnp.int32)), num_keys=2, is_stable=True)
+  def iteration(sims, keys_t, hist_t, gamma_prev):
+    logits = config.kappa * sims + jnp.log(hist_t[indices] + config.beta)
+    gamma = _masked_softmax(logits, valid)
+    delta = jnp.zeros((batch, n), jnp.float32).at[rows, columns].set(
+        gamma - gamma_prev, mode='drop')
+    mass = jnp.sum(delta, axis=0)                  # sum_b dgamma_{b,i}, [N]
+    pull = delta.T @ queries - mass[:, None] * keys_t   # sum_b dgamma_{b,i} (q_b - K_i)
+    hist_t = hist_t + mass
+    safe_hist = jnp.where(touched, hist_t, 1.0)[:, None]
+    keys_t = jnp.where(touched[:, None], normalize(keys_t + pull / safe_hist), keys_t)
+    return keys_t, hist_t, gamma
+
+  def later(_, carry):
+    keys_t = carry[0]
+    return iteration(jnp.einsum('bkm,bm->bk', keys_t[indices], queries), *carry)
+
+  carry = iteration(sims, memory.keys, hist0, jnp.zeros(indices.shape, jnp.float32))
+  keys, hist, _ = jax.lax.fori_loop(1, config.em_steps, later, carry)
+  return keys, hist, touched
+
+
+def _em_sparse(memory, queries, valid, indices, sims, config):
+  """Batched incremental EM over the B*k (query, slot) pairs, with segment sums.
+
+  The pairs are sorted by slot (stably, so within a slot in the canonical batch order) and
+  summed per segment; only the touched slots' keys are gathered and scattered back, so the
+  cost does not grow with N (besides O(N) vectors).
+  """
+  n = config.num_slots
+  batch, k = indices.shape
+  entries = batch * k
+  slot = jnp.where(valid, indices, n).reshape(entries)
+  sorted_slot, order = jax.lax.sort((slot, jnp.arange(entries, dtype=jnp.int32)),
+                                    num_keys=1, is_stable=True)
   first = jnp.concatenate([jnp.ones((1,), bool), sorted_slot[1:] != sorted_slot[:-1]])
   segment = jnp.cumsum(first.astype(jnp.int32)) - 1                       # sorted layout
   segment_slot = jnp.full((entries,), n, jnp.int32).at[
       jnp.where(first, segment, entries)].set(sorted_slot, mode='drop')    # n: no slot
   entry_segment = jnp.zeros((entries,), jnp.int32).at[order].set(segment).reshape(batch, k)
-  sorted_queries = queries[entry_query[order]]                             # [E, M]
+  sorted_queries = queries[order // k]                                     # [E, M]
+  is_slot = segment_slot < n
 
   def segment_sum(x):
     return jax.ops.segment_sum(x, segment, num_segments=entries, indices_are_sorted=True)
 
-  is_slot = segment_slot < n
-  hist0 = config.alpha * memory.hist.at[segment_slot].get(mode='fill', fill_value=0.0)
-  keys0 = memory.keys.at[segment_slot].get(mode='fill', fill_value=0.0)
-
-  def em_iteration(sims, carry):
-    keys_t, hist_t, gamma_prev = carry
+  def iteration(sims, keys_t, hist_t, gamma_prev):
     logits = config.kappa * sims + jnp.log(hist_t[entry_segment] + config.beta)
-    logits = jnp.where(plan.cond_valid, logits, -jnp.inf)
-    # A softmax over each query's valid entries; a row with none carries no weight.
-    shift = jnp.max(jnp.where(plan.cond_valid, logits, 0.0), axis=1, keepdims=True)
-    weights = jnp.where(plan.cond_valid, jnp.exp(logits - shift), 0.0)
-    gamma = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-30)
+    gamma = _masked_softmax(logits, valid)
     delta = (gamma - gamma_prev).reshape(entries)[order]
-    mass = segment_sum(delta)                                    # sum_b dgamma_{b,i}
+    mass = segment_sum(delta)
+    pull = segment_sum(delta[:, None] * sorted_queries) - mass[:, None] * keys_t
     hist_t = hist_t + mass
-    shift_keys = segment_sum(delta[:, None] * sorted_queries) - mass[:, None] * keys_t
-    safe_hist = jnp.where(is_slot & (hist_t > 0), hist_t, 1.0)
-    keys_t = normalize(keys_t + shift_keys / safe_hist[:, None])
-    return keys_t, hist_t, gamma
+    safe_hist = jnp.where(is_slot, hist_t, 1.0)[:, None]
+    return normalize(keys_t + pull / safe_hist), hist_t, gamma
 
-  def later_iteration(_, carry):
-    sims = jnp.einsum('bkm,bm->bk', carry[0][entry_segment], queries)
-    return em_iteration(sims, carry)
+  def later(_, carry):
+    return iteration(jnp.einsum('bkm,bm->bk', carry[0][entry_segment], queries), *carry)
 
-  carry = em_iteration(plan.cond_sims, (keys0, hist0, jnp.zeros((batch, k), jnp.float32)))
-  keys_em, hist_em, _ = jax.lax.fori_loop(1, config.em_steps, later_iteration, carry)
-
-  ages = memory.ages + 1
+  hist0 = config.alpha * memory.hist.at[segment_slot].get(mode='fill', fill_value=1.0)
+  keys0 = memory.keys.at[segment_slot].get(mode='fill', fill_value=0.0)
+  carry = iteration(sims, keys0, hist0, jnp.zeros((batch, k), jnp.float32))
+  keys_em, hist_em, _ = jax.lax.fori_loop(1, config.em_steps, later, carry)
   keys = memory.keys.at[segment_slot].set(keys_em, mode='drop')
   hist = memory.hist.at[segment_slot].set(hist_em, mode='drop')
-  ages = ages.at[segment_slot].set(0, mode='drop')
+  touched = jnp.zeros((n,), bool).at[segment_slot].set(True, mode='drop')
+  return keys, hist, touched
+
+
+def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
+  """Applies a (possibly all-gathered) plan to the memory; returns ``(memory, stats)``.
+
+  In order (SPEC section 3): ages advance by one; the hit queries update their ``S_y`` slots
+  by batched incremental EM over the batch's sufficient statistics; then the misses
+  overwrite the oldest slots, the j-th miss in batch order taking the j-th oldest slot
+  (ages and mean(h) from before the write), winning over EM on the same slot.
+
+  The EM sums run over the batch in a canonical order (sorted by a digest of each query's
+  content), so the EM part is bit-identical whatever the order of the batch.
+  """
+  check_memory(memory, config)
+  n = config.num_slots
+  batch = plan.queries.shape[0]
+  if batch > n:
+    raise ValueError(f'a write of {batch} queries needs at least as many slots, but '
+                     f'num_slots={n}: misses must take distinct slots')
+
+  # --- Incremental EM on S_y of the hit queries, in canonical order. ---
+  _, canon = jax.lax.sort((_query_hash(plan.queries, plan.labels), jnp.arange(batch)),
+                          num_keys=1, is_stable=True)
+  em = _em_dense if config.dense_write else _em_sparse
+  keys, hist, touched = em(memory, plan.queries[canon], plan.cond_valid[canon],
+                           plan.cond_indices[canon], plan.cond_sims[canon], config)
+  ages = jnp.where(touched, 0, memory.ages + 1)
 
   # --- LRU overwrite for the misses, last, so it wins over EM. ---
   miss = ~plan.hit
   rank = jnp.cumsum(miss.astype(jnp.int32)) - 1
   oldest = jax.lax.top_k(memory.ages, batch)[1]  # oldest first, ties to the lower index
   target = jnp.where(miss, oldest[jnp.clip(rank, 0, batch - 1)], n)
-  keys = keys.at[target].set(queries, mode='drop')
-  values = memory.values.at[target].set(labels.astype(memory.values.dtype), mode='drop')
+  keys = keys.at[target].set(plan.queries, mode='drop')
+  values = memory.values.at[target].set(plan.labels.astype(memory.values.dtype), mode='drop')
   ages = ages.at[target].set(0, mode='drop')
   hist = hist.at[target].set(jnp.mean(memory.hist), mode='drop')
 
-  real = labels == 1
+  real = plan.labels == 1
   stats = WriteStats(
       real_hits=jnp.sum(plan.hit & real, dtype=jnp.int32),
       real_misses=jnp.sum(miss & real, dtype=jnp.int32),

@@ -73,10 +73,26 @@ def test_config_refuses_impossible_hyperparameters():
       (dict(em_steps=0), 'em_steps'),
       (dict(correct_in_top=7), 'correct_in_top'),
       (dict(key_init='ones'), 'key_init'),
+      (dict(write_impl='fast'), 'write_impl'),
       (dict(choose_k=2.0), 'choose_k'),
   ]:
     with pytest.raises(ValueError, match=fragment):
       make_config(**kw)
+
+
+def test_auto_write_impl_picks_dense_for_small_memories():
+  assert mm.MemoryConfig(num_slots=4096, key_dim=8, choose_k=128).dense_write
+  assert not mm.MemoryConfig(num_slots=262144, key_dim=8, choose_k=256).dense_write
+  assert not make_config(write_impl='sparse').dense_write
+
+
+def test_dense_and_sparse_writes_agree():
+  mem = random_memory(25)
+  q, y = random_batch(25, 16)
+  for em_steps in (1, 3):
+    dense, _ = mm.write(mem, q, y, make_config(em_steps=em_steps, write_impl='dense'))
+    sparse, _ = mm.write(mem, q, y, make_config(em_steps=em_steps, write_impl='sparse'))
+    assert_memory_close(dense, as_np(sparse), atol=1e-6)
 
 
 def test_config_is_hashable_and_static():
@@ -223,9 +239,13 @@ def test_hit_test_matches_numpy_for_correct_in_top():
     np.testing.assert_array_equal(plan.hit, want)
 
 
-def test_single_query_em_step_is_the_per_sample_rule():
+IMPLS = pytest.mark.parametrize('impl', ['dense', 'sparse'])
+
+
+@IMPLS
+def test_single_query_em_step_is_the_per_sample_rule(impl):
   for em_steps in (1, 3):
-    cfg = make_config(em_steps=em_steps)
+    cfg = make_config(em_steps=em_steps, write_impl=impl)
     mem = random_memory(9)
     q, _ = random_batch(9, 1)
     # Label the query with the label of its best slot, so it is a hit.
@@ -242,11 +262,12 @@ def test_single_query_em_step_is_the_per_sample_rule():
     assert_memory_close(got, dict(keys=keys, hist=hist, ages=ages, values=ref_mem['values']))
 
 
+@IMPLS
 @pytest.mark.parametrize('seed,em_steps,correct_in_top', [
     (10, 1, 1), (11, 1, 2), (12, 3, 1), (13, 2, 3)])
-def test_batch_write_matches_numpy(seed, em_steps, correct_in_top):
+def test_batch_write_matches_numpy(seed, em_steps, correct_in_top, impl):
   # Random memory and batch: queries share slots, there are hits and misses of both labels.
-  cfg = make_config(em_steps=em_steps, correct_in_top=correct_in_top)
+  cfg = make_config(em_steps=em_steps, correct_in_top=correct_in_top, write_impl=impl)
   mem = random_memory(seed)
   q, y = random_batch(seed, 12)
   got, stats = mm.write(mem, q, y, cfg)
@@ -260,8 +281,9 @@ def test_batch_write_matches_numpy(seed, em_steps, correct_in_top):
   assert int(stats.fake_misses) == np.sum(~hits & (y == 0))
 
 
-def test_batch_write_from_the_reference_init_matches_numpy():
-  cfg = make_config(choose_k=4)
+@IMPLS
+def test_batch_write_from_the_reference_init_matches_numpy(impl):
+  cfg = make_config(choose_k=4, write_impl=impl)
   mem = mm.init(cfg)
   for step in range(3):
     q, y = random_batch(20 + step, 8)
@@ -286,8 +308,9 @@ def clustered_case():
   return mem, jnp.asarray(q), jnp.asarray(y)
 
 
-def test_disjoint_batch_equals_the_per_sample_rule_query_by_query():
-  cfg = make_config(choose_k=3, kappa=10.0)
+@IMPLS
+def test_disjoint_batch_equals_the_per_sample_rule_query_by_query(impl):
+  cfg = make_config(choose_k=3, kappa=10.0, write_impl=impl)
   mem, q, y = clustered_case()
   ref_mem = as_np(mem)
   sets = [ref.conditional_topk(ref_mem, np.float64(q[b]), int(y[b]), cfg) for b in range(4)]
@@ -320,8 +343,9 @@ def test_misses_take_distinct_slots_oldest_first_ties_to_lower_index():
   assert int(got.values[2]) == 0, 'the 4th-oldest slot is not taken: 3 misses'
 
 
-def test_lru_write_wins_over_em_on_the_same_slot():
-  cfg = make_config(choose_k=3, kappa=10.0)
+@IMPLS
+def test_lru_write_wins_over_em_on_the_same_slot(impl):
+  cfg = make_config(choose_k=3, kappa=10.0, write_impl=impl)
   mem, q, y = clustered_case()
   # Make a slot of S_y of the real query aimed at cluster 0 the oldest ...
   slot = ref.conditional_topk(as_np(mem), np.float64(q[0]), 1, cfg)[1]
@@ -342,9 +366,10 @@ def test_lru_write_wins_over_em_on_the_same_slot():
   assert_memory_close(got, want)
 
 
+@IMPLS
 @pytest.mark.parametrize('em_steps', [1, 3])
-def test_permuting_the_batch_leaves_the_em_part_bit_identical(em_steps):
-  cfg = make_config(em_steps=em_steps)
+def test_permuting_the_batch_leaves_the_em_part_bit_identical(em_steps, impl):
+  cfg = make_config(em_steps=em_steps, write_impl=impl)
   mem = random_memory(15)
   q, y = random_batch(15, 16)
   perm = np.random.RandomState(0).permutation(16)
@@ -364,8 +389,9 @@ def test_permuting_the_batch_leaves_the_em_part_bit_identical(em_steps):
                              rtol=1e-6)
 
 
-def test_permuting_an_all_hit_batch_leaves_the_memory_bit_identical():
-  cfg = make_config()
+@IMPLS
+def test_permuting_an_all_hit_batch_leaves_the_memory_bit_identical(impl):
+  cfg = make_config(write_impl=impl)
   mem = random_memory(16)
   q, _ = random_batch(16, 16)
   y = jnp.asarray(np.asarray(mem.values)[np.argmax(mm.slot_scores(mem, q, cfg), axis=1)])
@@ -376,8 +402,9 @@ def test_permuting_an_all_hit_batch_leaves_the_memory_bit_identical():
   assert_memory_equal(a, b)
 
 
-def test_write_invariants_over_many_writes():
-  cfg = make_config(choose_k=4)
+@IMPLS
+def test_write_invariants_over_many_writes(impl):
+  cfg = make_config(choose_k=4, write_impl=impl)
   mem = mm.init(cfg)
   write = jax.jit(mm.write, static_argnames='config')
   for step in range(20):
@@ -405,8 +432,9 @@ def test_histogram_mass_of_an_em_write():
   np.testing.assert_allclose(np.sum(got.hist), want, rtol=1e-5)
 
 
-def test_jit_and_eager_write_agree():
-  cfg = make_config(em_steps=2)
+@IMPLS
+def test_jit_and_eager_write_agree(impl):
+  cfg = make_config(em_steps=2, write_impl=impl)
   mem = random_memory(18)
   q, y = random_batch(18, 12)
   eager, s1 = mm.write(mem, q, y, cfg)

@@ -26,9 +26,10 @@ def replicate(tree):
   return jax.tree.map(lambda x: jnp.stack([x] * DEVICES), tree)
 
 
-@pytest.mark.parametrize('em_steps', [1, 2])
-def test_pmap_write_keeps_replicas_identical_and_equals_single_device(em_steps):
-  cfg = mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=6, em_steps=em_steps)
+@pytest.mark.parametrize('em_steps,impl', [(1, 'dense'), (2, 'sparse')])
+def test_pmap_write_keeps_replicas_identical_and_equals_single_device(em_steps, impl):
+  cfg = mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=6, em_steps=em_steps,
+                        write_impl=impl)
   per_device = 3
   memory = random_memory(30, n=64)
 
