@@ -493,17 +493,39 @@ def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
   return Memory(keys=keys, values=values, ages=ages, hist=hist), stats
 
 
+def all_gather_plan(plan: WritePlan, axis_name: str, num_groups: int = 1) -> WritePlan:
+  """The global batch's plan, the same on every replica.
+
+  The local batch is ``num_groups`` equal consecutive groups (the train step's real then
+  fake queries: 2). The gathered batch keeps the groups together: group 0 of every replica
+  in replica order, then group 1, ... So a write under ``pmap`` sees its queries in the
+  order a single device sees the same global batch, and LRU assigns the same slots.
+  """
+  local = plan.queries.shape[0]
+  if local % num_groups:
+    raise ValueError(f'a local batch of {local} queries does not split into {num_groups} '
+                     'equal groups')
+
+  def gather(x):
+    x = x.reshape((num_groups, local // num_groups) + x.shape[1:])
+    x = jax.lax.all_gather(x, axis_name, axis=1, tiled=True)
+    return x.reshape((-1,) + x.shape[2:])
+
+  return jax.tree.map(gather, plan)
+
+
 def write(memory: Memory, queries: jax.Array, labels: jax.Array, config: MemoryConfig,
-          axis_name: Optional[str] = None):
+          axis_name: Optional[str] = None, num_groups: int = 1):
   """One memory write (SPEC section 3) with unit queries [B, M] and labels [B] in {0, 1}.
 
   Returns ``(new_memory, stats)``. With ``axis_name`` (inside ``pmap``/``shard_map``), each
-  replica plans its local queries, all-gathers the plans of the global batch in replica
-  order, and applies the same update: replicas stay bit-identical.
+  replica plans its local queries, all-gathers the plans of the global batch
+  (:func:`all_gather_plan`, ``num_groups`` as there), and applies the same update: replicas
+  stay bit-identical.
   """
   plan = plan_write(memory, queries, labels, config)
   if axis_name is not None:
-    plan = jax.tree.map(lambda x: jax.lax.all_gather(x, axis_name, tiled=True), plan)
+    plan = all_gather_plan(plan, axis_name, num_groups)
   return apply_write(memory, plan, config)
 
 

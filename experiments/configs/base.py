@@ -1,0 +1,77 @@
+"""Every field of an mgan_jax run, documented. Experiment configs start from this.
+
+Not an experiment itself: `python -m experiments.train --config=fashion` and the like.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0                      # data order, initialisation, noise: fold_in(seed key, step)
+
+  # --- Data. ---
+  config.data = ml_collections.ConfigDict()
+  config.data.name = 'fashion'         # a label for logs
+  config.data.source = 'debian'        # debian | tfds | affine_mnist | folder
+  config.data.data_dir = ''            # '' = the source's default location
+  config.data.tfds_name = ''           # for source=tfds
+  config.data.shape = (28, 28, 1)      # H, W, C of the training images
+  config.data.crop = 0                 # center crop before resizing (0: largest square)
+  config.data.image_range = 'unit'     # unit ([0, 1], sigmoid G) | symmetric ([-1, 1], tanh G)
+  config.data.random_flip = False     # random horizontal flips (the reference's CIFAR-10)
+  config.data.affine_copies = 1        # affine-MNIST: transformed copies per digit
+  config.data.cache_dir = ''           # where decoded/resized arrays are cached ('' = data_dir/mgan_cache)
+
+  # --- Networks (mgan_jax.models registries). ---
+  config.model = ml_collections.ConfigDict()
+  config.model.kind = 'memory'         # memory (MemoryGAN) | dcgan (same nets, logit head)
+  config.model.z_dim = 2               # z ~ U(-1, 1)^z_dim; G's input is [z, K_c]
+  config.model.key_dim = 256           # M: the query/key dimension (= memory.key_dim)
+  config.model.encoder = 'conv'        # mu: conv | resnet | mlp
+  config.model.encoder_kwargs = ml_collections.ConfigDict({'features': (64, 128, 256)})
+  config.model.generator = 'conv'      # conv | resnet | mlp
+  config.model.generator_kwargs = ml_collections.ConfigDict({
+      'out_channels': 1, 'base_size': 7, 'base_features': 128, 'hidden': (1024,),
+      'up_features': (128,), 'out_act': 'sigmoid'})
+
+  # --- Memory (mgan_jax.memory.MemoryConfig; validated when the run starts). ---
+  config.memory = ml_collections.ConfigDict()
+  config.memory.num_slots = 4096       # N
+  config.memory.key_dim = 256          # M
+  config.memory.choose_k = 128         # k
+  config.memory.alpha = 0.5
+  config.memory.beta = 1e-8
+  config.memory.kappa = 1.0
+  config.memory.em_steps = 1           # T
+  config.memory.correct_in_top = 1
+  config.memory.init_hist = 1e-5
+  config.memory.key_init = 'zeros'     # zeros (reference) | random
+  config.memory.write_impl = 'auto'    # auto | dense | sparse
+
+  # --- Objective and optimisation. ---
+  config.loss = 'jsd'                  # jsd | alternative | reverse_kl | updown
+  config.mi_weight = 1e-2              # lambda of the mutual-information term
+  config.memory_write_in_g_step = False  # the reference code's extra write in the G step
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+  config.optim.lr_decay = 'none'       # none | linear (to 0 at num_steps)
+  config.batch_size = 64               # global batch (all devices and hosts)
+  config.num_steps = 20000
+  config.num_devices = 0               # 0 = all local devices; 1 = plain jit
+
+  # --- Logging, samples, checkpoints, profiling. ---
+  config.log_every = 100               # steps between progress lines / TensorBoard scalars
+  config.sample_every = 1000           # steps between sample grids (PNG + TensorBoard)
+  config.num_samples = 64              # images in a sample grid (fixed z)
+  config.slot_grid_rows = 8            # per-slot grid: most used real slots (rows) ...
+  config.slot_grid_cols = 8            # ... times fixed z (columns)
+  config.sample_bn_mode = 'batch'      # batch (as the reference samples) | running
+  config.checkpoint_every = 1000
+  config.keep_checkpoints = 3
+  config.profile_steps = 0             # > 0: trace this many steps with jax.profiler
+  config.profile_start_after = 10      # ... starting this many steps after (re)start
+  config.multihost = 'auto'            # auto (TPU pod slices) | on | off
+  return config

@@ -1,0 +1,262 @@
+"""The training loop: data, the pmap-ed step, logs, sample grids, checkpoints, resume.
+
+``train_and_evaluate(config, workdir)`` is what ``python -m experiments.train`` runs.
+Metrics stay on the devices between log steps (no host round trip per step); at each log
+step the window is fetched at once, checked for non-finite losses step by step, averaged,
+printed as one progress line and written to TensorBoard.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mgan_jax import checkpoints
+from mgan_jax import data as data_lib
+from mgan_jax import memory as mm
+from mgan_jax import summary
+from mgan_jax import training
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or infinite; the run stopped without saving the bad state."""
+
+
+class ConfigError(ValueError):
+  """The config asks for something impossible (found before anything compiles)."""
+
+
+def maybe_initialize_distributed(config) -> None:
+  """``jax.distributed.initialize()`` on multi-host TPU pod slices (or when asked)."""
+  mode = config.get('multihost', 'auto')
+  hosts = os.environ.get('TPU_WORKER_HOSTNAMES', '')
+  if mode == 'on' or (mode == 'auto' and hosts.count(',') >= 1):
+    jax.distributed.initialize()
+
+
+def replicate(tree, num: int):
+  return jax.tree.map(lambda x: jnp.broadcast_to(x, (num,) + jnp.shape(x)), tree)
+
+
+def unreplicate(tree):
+  return jax.tree.map(lambda x: x[0], tree)
+
+
+def slot_grid_inputs(setup: training.Setup, memory: mm.Memory, z: jax.Array, rows: int):
+  """Generator inputs for a grid with one row per most-used real slot, a fixed z per column.
+
+  Returns ``(inputs [rows * len(z), z_dim + key_dim], slot indices [rows])``.
+  """
+  weight = memory.hist * memory.values.astype(memory.hist.dtype)
+  _, slots = jax.lax.top_k(weight, rows)
+  keys = memory.keys[slots]
+  cols = z.shape[0]
+  g_in = jnp.concatenate([jnp.tile(z, (rows, 1)), jnp.repeat(keys, cols, axis=0)], axis=1)
+  return g_in, slots
+
+
+@dataclasses.dataclass
+class _Progress:
+  start_step: int
+  num_steps: int
+  t_window: float = 0.0
+  steps_window: int = 0
+
+  def rate(self, now: float, step: int) -> float:
+    return (step - self.steps_window) / max(now - self.t_window, 1e-9)
+
+
+def _format_eta(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  return f'{h}h{rem // 60:02d}m' if h else f'{rem // 60}m{rem % 60:02d}s'
+
+
+def progress_line(step, num_steps, rate, metrics) -> str:
+  eta = _format_eta((num_steps - step) / max(rate, 1e-9))
+  parts = [f'step {step}/{num_steps}', f'{rate:.2f} steps/s', f'ETA {eta}',
+           f"d_loss {metrics['d_loss']:.4f}", f"g_loss {metrics['g_loss']:.4f}",
+           f"D(real) {metrics['d_real']:.3f}", f"D(fake) {metrics['d_fake']:.3f}"]
+  if 'memory/real_fraction' in metrics:
+    parts += [f"mem real {metrics['memory/real_fraction']:.3f}",
+              f"eff.slots {metrics['memory/effective_real_slots']:.1f}",
+              f"hit {metrics['memory/hit_rate']:.3f}",
+              f"age {metrics['memory/mean_age']:.1f}"]
+  return ' | '.join(parts)
+
+
+class Trainer:
+  """One run in ``workdir``; :meth:`run` trains to ``config.num_steps``."""
+
+  def __init__(self, config, workdir: str):
+    self.config = config
+    self.workdir = workdir
+    maybe_initialize_distributed(config)
+    self.num_local = config.get('num_devices') or jax.local_device_count()
+    if self.num_local > jax.local_device_count():
+      raise ConfigError(f'num_devices={self.num_local} but only {jax.local_device_count()} '
+                       'local devices exist')
+    self.num_replicas = self.num_local * jax.process_count()
+    self.pmapped = self.num_replicas > 1
+    self.is_main = jax.process_index() == 0
+    # Everything that can be refused is refused here, before loading data or compiling.
+    try:
+      self.setup = training.make_setup(config, self.num_replicas)
+      self.images = data_lib.load_images(config.data, 'train')
+    except data_lib.DatasetNotFoundError:
+      raise
+    except ValueError as e:
+      raise ConfigError(f'{e}') from None
+
+  def run(self) -> dict[str, float]:
+    config, setup = self.config, self.setup
+    os.makedirs(self.workdir, exist_ok=True)
+    rng = jax.random.PRNGKey(config.seed)
+    init_rng, step_rng, sample_rng = jax.random.split(rng, 3)
+    state = training.init_state(setup, init_rng)
+    ckpt = checkpoints.Checkpointer(os.path.join(self.workdir, 'checkpoints'),
+                                    keep=config.keep_checkpoints)
+    restored = ckpt.restore_latest(state, config)
+    start = 0
+    if restored is not None:
+      state, start, diffs = restored
+      changed = ', '.join(f'{k}={b!r}' for k, _, b in diffs) or 'no config changes'
+      print(f'Resuming from step {start} in {ckpt.directory} ({changed}).', flush=True)
+    last_good = start if restored is not None else None
+    if self.is_main:
+      with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+    step_fn = training.make_train_step(setup, self.num_replicas)
+    generate = training.make_generate(setup, config.sample_bn_mode)
+    z_fixed = jax.random.uniform(jax.random.fold_in(sample_rng, 0),
+                                 (config.num_samples, setup.z_dim), jnp.float32, -1.0, 1.0)
+    if self.pmapped:
+      state = replicate(state, self.num_local)
+    batches = data_lib.Batches(
+        self.images, config.batch_size, config.seed,
+        num_devices=self.num_local if self.pmapped else None,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        start_step=start)
+    writer = summary.SummaryWriter(self.workdir) if self.is_main else None
+    samples_dir = os.path.join(self.workdir, 'samples')
+    os.makedirs(samples_dir, exist_ok=True)
+
+    profile_start = start + config.profile_start_after
+    profile_stop = profile_start + config.profile_steps
+    window: list[tuple[int, Any]] = []
+    progress = _Progress(start, config.num_steps, time.time(), start)
+    last_metrics: dict[str, float] = {}
+    t_start = time.time()
+    print(f'Training {config.model.kind} on {config.data.name}: steps {start}->'
+          f'{config.num_steps}, batch {config.batch_size} over {self.num_replicas} '
+          f'device(s) ({jax.devices()[0].device_kind}), workdir {self.workdir}', flush=True)
+
+    def flush_window(step):
+      nonlocal window, last_metrics, progress
+      if not window:
+        return
+      host = jax.device_get([m for _, m in window])
+      for (s, _), m in zip(window, host):
+        values = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in m.items()}
+        bad = [k for k in ('d_loss', 'g_loss') if not np.isfinite(values[k])]
+        if bad:
+          where = (f'step {last_good} in {ckpt.directory}' if last_good is not None
+                   else f'none (no checkpoint was saved in {ckpt.directory})')
+          raise NonFiniteLossError(
+              f'Non-finite loss at step {s + 1} ({", ".join(f"{k}={values[k]}" for k in bad)}'
+              f'). The run stopped without saving that state. Last good checkpoint: {where}; '
+              f'rerunning the same command resumes from it (lower the learning rate or '
+              f'change the seed first).')
+      stacked = {k: float(np.mean([np.asarray(m[k]).reshape(-1)[0] for m in host]))
+                 for k in host[0]}
+      now = time.time()
+      rate = progress.rate(now, step)
+      if self.is_main:
+        print(progress_line(step, config.num_steps, rate, stacked), flush=True)
+        writer.scalars(step, {**stacked, 'steps_per_second': rate})
+        writer.flush()
+      progress = _Progress(start, config.num_steps, now, step)
+      last_metrics = stacked
+      window = []
+
+    def write_samples(step, st):
+      single = unreplicate(st) if self.pmapped else st
+      memory = single.memory
+      if memory is not None:
+        _, keys = mm.sample_keys(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
+        g_in = jnp.concatenate([z_fixed, keys], axis=1)
+      else:
+        g_in = z_fixed
+      images = np.asarray(generate(single, g_in))
+      vr = (-1.0, 1.0) if config.data.image_range == 'symmetric' else (0.0, 1.0)
+      if len(setup.image_shape) != 3:
+        return  # 2D points: issue 4's scatter plots
+      grid = summary.image_grid(images, value_range=vr)
+      summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), grid)
+      writer.image(step, 'samples', grid)
+      if memory is not None:
+        rows = min(config.slot_grid_rows, setup.memory_config.num_slots)
+        g_in, slots = slot_grid_inputs(setup, memory, z_fixed[:config.slot_grid_cols], rows)
+        slot_grid = summary.image_grid(np.asarray(generate(single, g_in)), rows=rows,
+                                       value_range=vr)
+        summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
+        writer.image(step, 'samples_per_slot', slot_grid)
+      writer.flush()
+
+    try:
+      for step in range(start, config.num_steps):
+        if config.profile_steps and step == profile_start:
+          jax.profiler.start_trace(os.path.join(self.workdir, 'profile'))
+        images = next(batches)
+        state, metrics = step_fn(state, images, step_rng)
+        window.append((step, metrics))
+        done = step + 1
+        if config.profile_steps and done == profile_stop:
+          jax.block_until_ready(state)
+          jax.profiler.stop_trace()
+          print(f'Profile of steps {profile_start}-{profile_stop - 1} written to '
+                f'{os.path.join(self.workdir, "profile")}', flush=True)
+        last = done == config.num_steps
+        if done % config.log_every == 0 or last:
+          flush_window(done)
+        if self.is_main and (done % config.sample_every == 0 or last):
+          flush_window(done)
+          write_samples(done, state)
+        if done % config.checkpoint_every == 0 or last:
+          flush_window(done)  # never save a state whose losses were not checked
+          ckpt.save(done, jax.device_get(unreplicate(state) if self.pmapped else state),
+                    config)
+          last_good = done
+    finally:
+      batches.close()
+      ckpt.close()
+      if writer is not None:
+        writer.close()
+    elapsed = time.time() - t_start
+    if self.is_main:
+      with open(os.path.join(self.workdir, 'last_metrics.json'), 'w') as f:
+        json.dump({'step': config.num_steps, 'seconds': elapsed, **last_metrics}, f, indent=2)
+    return last_metrics
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  return Trainer(config, workdir).run()
+
+
+def final_state(config, workdir: str) -> Optional[tuple[Any, int]]:
+  """The newest good checkpoint of a run as ``(state, step)``, for sampling and evaluation."""
+  setup = training.make_setup(config, 1)
+  target = training.init_state(setup, jax.random.PRNGKey(config.seed))
+  ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                  keep=config.keep_checkpoints)
+  try:
+    restored = ckpt.restore_latest(target, config)
+  finally:
+    ckpt.close()
+  return None if restored is None else restored[:2]

@@ -1,0 +1,297 @@
+"""The train state and the train step of MemoryGAN (SPEC section 4), and of its memory-free
+DCGAN baseline with the same networks.
+
+One step is: a discriminator update on real images and generated images (the memory read is
+D's output), the memory write with this step's real (y=1) and fake (y=0) queries, then a
+generator update with fresh z and slots. :func:`make_train_step` returns it ``pmap``-ed over
+the local devices, or jitted for one device; both compute the same thing for the same
+global batch: batch-norm statistics, noise and slot samples are those of the global batch.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Callable, Optional
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from mgan_jax import losses
+from mgan_jax import memory as mm
+from mgan_jax import models
+
+AXIS = 'batch'
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step reads and writes. ``memory`` is None for the DCGAN baseline."""
+
+  step: jax.Array
+  g_params: Any
+  g_stats: Any
+  g_opt: Any
+  d_params: Any
+  d_stats: Any
+  d_opt: Any
+  memory: Optional[mm.Memory]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """The static parts of a run, made once from the config: modules, optimisers, shapes."""
+
+  config: ml_collections.ConfigDict
+  memory_config: Optional[mm.MemoryConfig]
+  d_train: Any
+  g_train: Any
+  d_eval: Any
+  g_eval: Any
+  d_tx: optax.GradientTransformation
+  g_tx: optax.GradientTransformation
+  image_shape: tuple
+  z_dim: int
+  key_dim: int
+
+  @property
+  def uses_memory(self) -> bool:
+    return self.memory_config is not None
+
+  @property
+  def generator_input_dim(self) -> int:
+    return self.z_dim + (self.key_dim if self.uses_memory else 0)
+
+
+def memory_config_from(config) -> Optional[mm.MemoryConfig]:
+  if config.model.kind != 'memory':
+    return None
+  return mm.MemoryConfig(**dict(config.memory))
+
+
+def make_optimizer(optim, num_steps: int) -> optax.GradientTransformation:
+  if optim.lr_decay == 'linear':
+    lr = optax.linear_schedule(optim.learning_rate, 0.0, max(num_steps, 1))
+  elif optim.lr_decay == 'none':
+    lr = optim.learning_rate
+  else:
+    raise ValueError(f"optim.lr_decay must be 'none' or 'linear', got {optim.lr_decay!r}")
+  return optax.adam(lr, b1=optim.b1, b2=optim.b2)
+
+
+def make_setup(config, num_replicas: int) -> Setup:
+  """Validates the config's hyperparameters (before anything compiles) and builds the run.
+
+  ``num_replicas`` is the number of devices the global batch is split over (1: plain jit).
+  """
+  losses.check_loss(config.loss)
+  memory_config = memory_config_from(config)  # MemoryConfig validates k <= N and the like
+  batch = config.batch_size
+  if batch < 1 or batch % num_replicas:
+    raise ValueError(f'batch_size={batch} does not split over {num_replicas} devices; use a '
+                     f'multiple of {num_replicas}')
+  if memory_config is not None:
+    if memory_config.key_dim != config.model.key_dim:
+      raise ValueError(f'memory.key_dim={memory_config.key_dim} must equal '
+                       f'model.key_dim={config.model.key_dim}')
+    if 2 * batch > memory_config.num_slots:
+      raise ValueError(f'one write takes 2 * batch_size = {2 * batch} queries, more than '
+                       f'memory.num_slots={memory_config.num_slots}')
+  axis = AXIS if num_replicas > 1 else None
+  key_dim = config.model.key_dim
+  d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
+                                         bn_axis_name=axis)
+  d_eval, g_eval = models.build_models(config.model, key_dim=key_dim, train=False)
+  data = config.data
+  return Setup(
+      config=config, memory_config=memory_config, d_train=d_train, g_train=g_train,
+      d_eval=d_eval, g_eval=g_eval,
+      d_tx=make_optimizer(config.optim, config.num_steps),
+      g_tx=make_optimizer(config.optim, config.num_steps),
+      image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim)
+
+
+def init_state(setup: Setup, rng: jax.Array) -> TrainState:
+  """A fresh state (one copy, unreplicated)."""
+  k_d, k_g, k_m = jax.random.split(rng, 3)
+  x = jnp.zeros((2,) + setup.image_shape, jnp.float32)
+  z = jnp.zeros((2, setup.generator_input_dim), jnp.float32)
+  d_vars = setup.d_eval.init(k_d, x)
+  g_vars = setup.g_eval.init(k_g, z)
+  d_params, g_params = d_vars['params'], g_vars['params']
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params, g_stats=g_vars.get('batch_stats', {}),
+      g_opt=setup.g_tx.init(g_params),
+      d_params=d_params, d_stats=d_vars.get('batch_stats', {}),
+      d_opt=setup.d_tx.init(d_params),
+      memory=mm.init(setup.memory_config, k_m) if setup.uses_memory else None,
+  )
+
+
+def preprocess(images: jax.Array, image_range: str) -> jax.Array:
+  """uint8 images -> float32 in [0, 1] ('unit') or [-1, 1] ('symmetric')."""
+  x = images.astype(jnp.float32) / 255.0
+  if image_range == 'symmetric':
+    return 2.0 * x - 1.0
+  if image_range != 'unit':
+    raise ValueError(f"data.image_range must be 'unit' or 'symmetric', got {image_range!r}")
+  return x
+
+
+def generator_inputs(setup: Setup, memory: Optional[mm.Memory], rng: jax.Array, num: int):
+  """``([z, K_c], K_c)`` for ``num`` samples: z ~ U(-1, 1), c ~ the real-slot histogram."""
+  k_z, k_c = jax.random.split(rng)
+  z = jax.random.uniform(k_z, (num, setup.z_dim), jnp.float32, -1.0, 1.0)
+  if memory is None:
+    return z, None
+  _, keys = mm.sample_keys(memory, k_c, num)
+  return jnp.concatenate([z, keys], axis=1), keys
+
+
+def _apply(module, params, stats, x, mutable: bool):
+  variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+  if mutable and stats:
+    out, new = module.apply(variables, x, mutable=['batch_stats'])
+    return out, new['batch_stats']
+  return module.apply(variables, x), stats
+
+
+def make_train_step(setup: Setup, num_replicas: int) -> Callable:
+  """``step(state, images, rng) -> (state, metrics)``, pmap-ed or jitted, state donated.
+
+  ``images``: uint8 [num_replicas, B / num_replicas, H, W, C] under pmap, [B, H, W, C]
+  under jit. ``rng``: the run's base key; the step derives its randomness with
+  ``fold_in(rng, state.step)``, so a resumed run needs no saved key.
+  """
+  config = setup.config
+  axis = AXIS if num_replicas > 1 else None
+  batch = config.batch_size
+  local = batch // num_replicas
+  lam = config.mi_weight
+  kind = config.loss
+  mem_cfg = setup.memory_config
+
+  def mean(x):
+    return jax.lax.pmean(x, axis) if axis else x
+
+  def this_replica(x):
+    """The local slice of an array drawn for the whole global batch."""
+    if axis is None:
+      return x
+    start = jax.lax.axis_index(axis) * local
+    return jax.lax.dynamic_slice_in_dim(x, start, local, axis=0)
+
+  def d_output(features, logit, memory):
+    if memory is None:
+      return losses.from_logit(logit), None
+    q = mm.normalize(features)
+    return losses.from_probability(mm.read(memory, q, mem_cfg).prob_real), q
+
+  def step(state: TrainState, images: jax.Array, rng: jax.Array):
+    rng = jax.random.fold_in(rng, state.step)
+    k_d, k_g, k_flip = jax.random.split(rng, 3)
+    memory = state.memory
+    x_real = preprocess(images, config.data.image_range)
+    if config.data.random_flip:
+      flip = this_replica(jax.random.bernoulli(k_flip, 0.5, (batch,)))
+      x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)
+
+    # --- Discriminator update. ---
+    g_in, k_c = generator_inputs(setup, memory, k_d, batch)
+    g_in = this_replica(g_in)
+    fake, g_stats = _apply(setup.g_train, state.g_params, state.g_stats, g_in, True)
+    fake = jax.lax.stop_gradient(fake)
+
+    def d_loss_fn(d_params):
+      (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
+      (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
+      real, q_real = d_output(f_real, l_real, memory)
+      fake_out, q_fake = d_output(f_fake, l_fake, memory)
+      loss = losses.discriminator_loss(real, fake_out, kind)
+      mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
+      return loss + lam * mi, (stats, q_real, q_fake, real.prob, fake_out.prob, mi)
+
+    (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
+    d_stats, q_real, q_fake, d_real, d_fake, d_mi = aux
+    d_grads = mean(d_grads)
+    updates, d_opt = setup.d_tx.update(d_grads, state.d_opt, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+
+    metrics = {}
+    if memory is not None:
+      queries = jax.lax.stop_gradient(jnp.concatenate([q_real, q_fake]))
+      labels = jnp.concatenate([jnp.ones(local, jnp.int32), jnp.zeros(local, jnp.int32)])
+      memory, write_stats = mm.write(memory, queries, labels, mem_cfg, axis_name=axis,
+                                     num_groups=2)
+
+    # --- Generator update, with fresh z and slots from the written memory. ---
+    g_in, k_c = generator_inputs(setup, memory, k_g, batch)
+    g_in = this_replica(g_in)
+
+    def g_loss_fn(g_params):
+      fake, stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
+      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
+      fake_out, q_fake = d_output(f_fake, l_fake, memory)
+      loss = losses.generator_loss(fake_out, kind)
+      mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
+      return loss + lam * mi, (stats, q_fake, fake_out.prob, mi)
+
+    (g_loss, aux), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+    g_stats, q_gen, g_fake, g_mi = aux
+    g_grads = mean(g_grads)
+    updates, g_opt = setup.g_tx.update(g_grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+
+    if memory is not None and config.memory_write_in_g_step:
+      # The reference code's extra write: the G step's fake queries, label 0.
+      memory, _ = mm.write(memory, jax.lax.stop_gradient(q_gen), jnp.zeros(local, jnp.int32),
+                           mem_cfg, axis_name=axis)
+
+    metrics.update({
+        'd_loss': mean(d_loss), 'g_loss': mean(g_loss),
+        'd_real': mean(jnp.mean(d_real)), 'd_fake': mean(jnp.mean(d_fake)),
+        'g_fake': mean(jnp.mean(g_fake)), 'mi_d': mean(d_mi), 'mi_g': mean(g_mi),
+        'd_grad_norm': optax.global_norm(d_grads), 'g_grad_norm': optax.global_norm(g_grads),
+    })
+    if memory is not None:
+      metrics.update({f'memory/{k}': v for k, v in mm.diagnostics(memory, write_stats).items()})
+    new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
+                           g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,
+                           memory=memory)
+    return new_state, metrics
+
+  if axis is None:
+    return jax.jit(step, donate_argnums=0)
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
+
+
+def make_generate(setup: Setup, batch_stats_mode: str = 'batch') -> Callable:
+  """``generate(state, g_in) -> images`` (jitted, unreplicated state, float images).
+
+  ``batch_stats_mode='batch'`` normalises with the statistics of the batch being generated,
+  as the reference code samples (its generator runs in training mode); 'running' uses the
+  running averages. Neither changes the state.
+  """
+  if batch_stats_mode not in ('batch', 'running'):
+    raise ValueError(f"sample batch_stats_mode must be 'batch' or 'running', "
+                     f'got {batch_stats_mode!r}')
+  module = setup.g_train if batch_stats_mode == 'batch' else setup.g_eval
+  if batch_stats_mode == 'batch' and setup.g_train.bn_axis_name is not None:
+    module = module.clone(bn_axis_name=None)
+
+  @jax.jit
+  def generate(state: TrainState, g_in: jax.Array):
+    out, _ = _apply(module, state.g_params, state.g_stats, g_in, batch_stats_mode == 'batch')
+    return out
+
+  return generate
+
+
+def fixed_generator_inputs(setup: Setup, memory, rng, num: int):
+  """Deterministic inputs for comparable sample grids: fixed z, slots from ``memory``."""
+  return generator_inputs(setup, memory, rng, num)[0]
+
+
+functools  # noqa: B018  (kept for readers: the step is built with closures, not partials)
