@@ -79,24 +79,31 @@ def _tfds_missing(name: str, data_dir: Optional[str], error: Exception) -> Datas
       f'machine with network access: `pip install tensorflow tensorflow-datasets && tfds '
       f'build {name} --file_format=array_record{where}` (CelebA needs its files placed '
       f'by hand first; see the tfds catalog page), then pass '
-      f'--config.data.data_dir=DIR if it is not the default ~/tensorflow_datasets.')
+      f'--config.data.data_dir=DIR if it is not the default ~/tensorflow_datasets; or let '
+      f'tfds download it now with --config.data.tfds_download=True.')
 
 
 def load_tfds(name: str, split: str = 'train', data_dir: Optional[str] = None,
-              image_key: str = 'image', label_key: Optional[str] = 'label'):
-  """``(images uint8 [N, H, W, C], labels or None)`` from a tfds data source."""
+              image_key: str = 'image', label_key: Optional[str] = 'label',
+              download: bool = False):
+  """``(images uint8 [N, H, W, C], labels or None)`` from a tfds data source.
+
+  With ``download=False`` (the default) a data set that is not prepared fails at once with
+  a message, instead of tfds trying to download it (which hangs or fails on machines
+  without network access).
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
-    source = tfds.data_source(name, split=split, data_dir=data_dir)
+    source = tfds.data_source(name, split=split, data_dir=data_dir or None,
+                              download=download)
   except Exception as e:  # tfds raises several types for "not prepared"
     raise _tfds_missing(name, data_dir, e) from None
-  n = len(source)
   images, labels = [], []
-  for start in range(0, n, 1024):
-    records = source.__getitems__(list(range(start, min(n, start + 1024))))
-    images.extend(np.asarray(r[image_key]) for r in records)
+  for i in range(len(source)):
+    record = source[i]
+    images.append(np.asarray(record[image_key]))
     if label_key:
-      labels.extend(np.asarray(r[label_key]) for r in records)
+      labels.append(np.asarray(record[label_key]))
   images = np.stack(images).astype(np.uint8)
   if images.ndim == 3:
     images = images[..., None]
@@ -196,8 +203,8 @@ def load_images(data, split: str = 'train') -> np.ndarray:
              if cache_dir else None)
 
     def make():
-      images, _ = load_tfds(data.tfds_name, split, data.get('data_dir'),
-                            label_key=data.get('label_key', 'label'))
+      images, _ = load_tfds(data.tfds_name, split, data.get('data_dir'), label_key=None,
+                            download=data.get('tfds_download', False))
       if images.shape[1:3] != tuple(data.shape[:2]):
         images = center_crop_resize(images, data.get('crop', 0), size)
       return images
@@ -207,7 +214,8 @@ def load_images(data, split: str = 'train') -> np.ndarray:
                           f'{data.affine_copies}.npy') if cache_dir else None)
 
     def make():
-      mnist, _ = load_tfds('mnist', split, data.get('data_dir'))
+      mnist, _ = load_tfds('mnist', split, data.get('data_dir'), label_key=None,
+                           download=data.get('tfds_download', False))
       return random_affine_mnist(mnist, data.shape[0], data.affine_copies, seed=0)
     images = _cached(cache, make)
   elif source == 'folder':

@@ -166,13 +166,15 @@ class Trainer:
         values = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in m.items()}
         bad = [k for k in ('d_loss', 'g_loss') if not np.isfinite(values[k])]
         if bad:
-          where = (f'step {last_good} in {ckpt.directory}' if last_good is not None
-                   else f'none (no checkpoint was saved in {ckpt.directory})')
+          if last_good is not None:
+            where = (f'step {last_good} in {ckpt.directory}; rerunning the same command '
+                     'resumes from it')
+          else:
+            where = f'none (no checkpoint was saved in {ckpt.directory})'
           raise NonFiniteLossError(
               f'Non-finite loss at step {s + 1} ({", ".join(f"{k}={values[k]}" for k in bad)}'
-              f'). The run stopped without saving that state. Last good checkpoint: {where}; '
-              f'rerunning the same command resumes from it (lower the learning rate or '
-              f'change the seed first).')
+              f'). The run stopped without saving that state. Last good checkpoint: {where} '
+              f'(lower the learning rate or change the seed first).')
       stacked = {k: float(np.mean([np.asarray(m[k]).reshape(-1)[0] for m in host]))
                  for k in host[0]}
       now = time.time()

@@ -70,11 +70,11 @@ def memory_config_from(config) -> Optional[mm.MemoryConfig]:
   return mm.MemoryConfig(**dict(config.memory))
 
 
-def make_optimizer(optim, num_steps: int) -> optax.GradientTransformation:
+def make_optimizer(optim, num_steps: int, learning_rate: float) -> optax.GradientTransformation:
   if optim.lr_decay == 'linear':
-    lr = optax.linear_schedule(optim.learning_rate, 0.0, max(num_steps, 1))
+    lr = optax.linear_schedule(learning_rate, 0.0, max(num_steps, 1))
   elif optim.lr_decay == 'none':
-    lr = optim.learning_rate
+    lr = learning_rate
   else:
     raise ValueError(f"optim.lr_decay must be 'none' or 'linear', got {optim.lr_decay!r}")
   return optax.adam(lr, b1=optim.b1, b2=optim.b2)
@@ -104,11 +104,13 @@ def make_setup(config, num_replicas: int) -> Setup:
                                          bn_axis_name=axis)
   d_eval, g_eval = models.build_models(config.model, key_dim=key_dim, train=False)
   data = config.data
+  g_lr = config.optim.get('g_learning_rate', -1.0)
+  g_lr = config.optim.learning_rate if g_lr < 0 else g_lr
   return Setup(
       config=config, memory_config=memory_config, d_train=d_train, g_train=g_train,
       d_eval=d_eval, g_eval=g_eval,
-      d_tx=make_optimizer(config.optim, config.num_steps),
-      g_tx=make_optimizer(config.optim, config.num_steps),
+      d_tx=make_optimizer(config.optim, config.num_steps, config.optim.learning_rate),
+      g_tx=make_optimizer(config.optim, config.num_steps, g_lr),
       image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim)
 
 
@@ -253,7 +255,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'd_loss': mean(d_loss), 'g_loss': mean(g_loss),
         'd_real': mean(jnp.mean(d_real)), 'd_fake': mean(jnp.mean(d_fake)),
         'g_fake': mean(jnp.mean(g_fake)), 'mi_d': mean(d_mi), 'mi_g': mean(g_mi),
-        'd_grad_norm': optax.global_norm(d_grads), 'g_grad_norm': optax.global_norm(g_grads),
+        'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
     })
     if memory is not None:
       metrics.update({f'memory/{k}': v for k, v in mm.diagnostics(memory, write_stats).items()})

@@ -16,6 +16,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.source = 'debian'        # debian | tfds | affine_mnist | folder
   config.data.data_dir = ''            # '' = the source's default location
   config.data.tfds_name = ''           # for source=tfds
+  config.data.tfds_download = False    # let tfds download and prepare a missing data set
   config.data.shape = (28, 28, 1)      # H, W, C of the training images
   config.data.crop = 0                 # center crop before resizing (0: largest square)
   config.data.image_range = 'unit'     # unit ([0, 1], sigmoid G) | symmetric ([-1, 1], tanh G)
@@ -55,6 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.memory_write_in_g_step = False  # the reference code's extra write in the G step
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
+  config.optim.g_learning_rate = -1.0  # < 0: the same as learning_rate (else TTUR)
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
   config.optim.lr_decay = 'none'       # none | linear (to 0 at num_steps)

@@ -1,0 +1,98 @@
+r"""Writes samples of a trained run from its newest good checkpoint.
+
+    python -m experiments.sample --workdir=runs/fashion_memory [--num=64] [--rows=10]
+
+Reads the run's config from WORKDIR/config.json and writes, into WORKDIR/final_samples/
+(or --outdir):
+* samples.png        a grid of --num samples (fixed seed);
+* slots.png          MemoryGAN only: one row per most used real slot (the --rows slots with
+                     the largest h*v), --cols fixed z per row: what each slot has learned;
+* slot_hist.png      MemoryGAN only: the histogram h*v of the real slots, sorted;
+* samples.npy        the --num samples as float32 [num, H, W, C].
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (has config.json).',
+                               required=True)
+_OUTDIR = flags.DEFINE_string('outdir', None, 'Default: WORKDIR/final_samples.')
+_NUM = flags.DEFINE_integer('num', 64, 'Samples in samples.png.')
+_ROWS = flags.DEFINE_integer('rows', 10, 'Slots (rows) in slots.png.')
+_COLS = flags.DEFINE_integer('cols', 10, 'Samples per slot (columns) in slots.png.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of z and slot draws.')
+
+
+def histogram_image(weights, height: int = 120):
+  """A bar chart of sorted weights as a uint8 image (no plotting library needed)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  w = np.sort(np.asarray(weights, np.float64))[::-1]
+  w = w[w > 0]
+  if not len(w):
+    return np.full((height, 8), 255, np.uint8)
+  w = w[:1024]
+  bars = np.round(height * w / w.max()).astype(int)
+  img = np.full((height, len(w)), 255, np.uint8)
+  for i, b in enumerate(bars):
+    img[height - b:, i] = 40
+  return img
+
+
+def main(argv):
+  del argv
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from mgan_jax import memory as mm, summary, trainer, training  # pylint: disable=g-import-not-at-top
+
+  workdir = _WORKDIR.value
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    print(f'error: {path} does not exist: is {workdir!r} a training run directory?',
+          file=sys.stderr)
+    sys.exit(1)
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  restored = trainer.final_state(config, workdir)
+  if restored is None:
+    print(f'error: no readable checkpoint in {workdir}/checkpoints', file=sys.stderr)
+    sys.exit(1)
+  state, step = restored
+  setup = training.make_setup(config, 1)
+  generate = training.make_generate(setup, config.sample_bn_mode)
+  outdir = _OUTDIR.value or os.path.join(workdir, 'final_samples')
+  os.makedirs(outdir, exist_ok=True)
+  vr = (-1.0, 1.0) if config.data.image_range == 'symmetric' else (0.0, 1.0)
+
+  rng = jax.random.PRNGKey(_SEED.value)
+  g_in, _ = training.generator_inputs(setup, state.memory, rng, _NUM.value)
+  images = np.asarray(generate(state, g_in))
+  np.save(os.path.join(outdir, 'samples.npy'), images)
+  summary.write_png(os.path.join(outdir, 'samples.png'), summary.image_grid(images, value_range=vr))
+  written = ['samples.png', 'samples.npy']
+  if state.memory is not None:
+    rows = min(_ROWS.value, config.memory.num_slots)
+    z = jax.random.uniform(jax.random.fold_in(rng, 1), (_COLS.value, setup.z_dim), jnp.float32,
+                           -1.0, 1.0)
+    g_in, slots = trainer.slot_grid_inputs(setup, state.memory, z, rows)
+    grid = summary.image_grid(np.asarray(generate(state, g_in)), rows=rows, value_range=vr)
+    summary.write_png(os.path.join(outdir, 'slots.png'), grid)
+    weights = np.asarray(state.memory.hist * state.memory.values)
+    summary.write_png(os.path.join(outdir, 'slot_hist.png'), histogram_image(weights))
+    d = {k: float(v) for k, v in mm.diagnostics(state.memory).items()}
+    with open(os.path.join(outdir, 'memory.json'), 'w') as f:
+      json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(), **d}, f, indent=2)
+    written += ['slots.png', 'slot_hist.png', 'memory.json']
+  print(f'Wrote {", ".join(written)} for step {step} to {outdir}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,129 @@
+"""Layers (the exact sub-pixel transposed convolution), the network registry, the losses."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from mgan_jax import layers
+from mgan_jax import losses
+from mgan_jax import models
+
+
+@pytest.mark.parametrize('shape,features', [((2, 7, 7, 3), 4), ((1, 5, 9, 1), 2),
+                                            ((3, 4, 4, 8), 1)])
+def test_subpixel_deconv_equals_flax_conv_transpose(shape, features):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  reference = nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')
+  params = reference.init(jax.random.PRNGKey(1), x)
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
+                        params)  # a non-zero bias too
+  ours = layers.ConvTranspose4x4(features)
+  assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == \
+      jax.tree.map(jnp.shape, params)
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x),
+                             rtol=1e-5, atol=1e-5)
+  # ... and its gradients with respect to input and kernel.
+  g_ref = jax.grad(lambda p, x: jnp.sum(jnp.sin(reference.apply(p, x))), (0, 1))(params, x)
+  g_our = jax.grad(lambda p, x: jnp.sum(jnp.sin(ours.apply(p, x))), (0, 1))(params, x)
+  for a, b in zip(jax.tree.leaves(g_our), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_depth_to_space_places_phases():
+  x = np.arange(2 * 2 * 4, dtype=np.float32).reshape(1, 2, 1, 8)  # H=2, W=1, 2x2 phases of C=2
+  y = np.asarray(layers.depth_to_space(jnp.asarray(x)))
+  assert y.shape == (1, 4, 2, 2)
+  # out[2i + a, 2j + b, c] = x[i, j, (2a + b) * C + c]
+  for i in range(2):
+    for a in range(2):
+      for b in range(2):
+        np.testing.assert_array_equal(y[0, 2 * i + a, b], x[0, i, 0, (2 * a + b) * 2:(2 * a + b) * 2 + 2])
+
+
+def test_mean_pool_and_nearest_upsampling():
+  x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+  np.testing.assert_allclose(layers.mean_pool(x)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
+  up = layers.upsample_nearest(jnp.arange(4.0).reshape(1, 2, 2, 1))
+  np.testing.assert_array_equal(up[0, :, :, 0], np.repeat(np.repeat(np.arange(4.0).reshape(2, 2), 2, 0), 2, 1))
+
+
+def _model_config(encoder, generator, enc_kwargs, gen_kwargs, kind='memory'):
+  return ml_collections.ConfigDict(dict(kind=kind, encoder=encoder, generator=generator,
+                                        encoder_kwargs=enc_kwargs, generator_kwargs=gen_kwargs))
+
+
+@pytest.mark.parametrize('image_shape,enc,gen,enc_kwargs,gen_kwargs', [
+    ((28, 28, 1), 'conv', 'conv', {'features': (8, 8, 8)},
+     {'out_channels': 1, 'base_size': 7, 'base_features': 8, 'hidden': (16,),
+      'up_features': (8,), 'out_act': 'sigmoid'}),
+    ((40, 40, 1), 'conv', 'conv', {'features': (8, 8, 8), 'extra_1x1': True},
+     {'out_channels': 1, 'base_size': 5, 'base_features': 8, 'hidden': (), 'base_act': 'lrelu',
+      'up_features': (8, 8), 'extra_1x1': True, 'out_act': 'sigmoid'}),
+    ((32, 32, 3), 'resnet', 'resnet', {'features': 8},
+     {'out_channels': 3, 'base_size': 4, 'features': 8, 'num_up': 3}),
+    ((64, 64, 3), 'conv', 'conv', {'features': (8, 8, 8, 8)},
+     {'out_channels': 3, 'base_size': 4, 'base_features': 8, 'hidden': (),
+      'up_features': (8, 8, 8), 'out_act': 'tanh'}),
+    ((2,), 'mlp', 'mlp', {'hidden': (16,)}, {'out_dim': 2, 'hidden': (16,)}),
+])
+def test_registry_networks_have_the_right_shapes(image_shape, enc, gen, enc_kwargs, gen_kwargs):
+  for kind in ('memory', 'dcgan'):
+    d, g = models.build_models(_model_config(enc, gen, enc_kwargs, gen_kwargs, kind),
+                               key_dim=12, train=True)
+    x = jnp.zeros((3,) + image_shape)
+    d_vars = d.init(jax.random.PRNGKey(0), x)
+    (features, logit), _ = d.apply(d_vars, x, mutable=['batch_stats'])
+    assert features.shape == (3, 12)
+    assert (logit is None) == (kind == 'memory')
+    if logit is not None:
+      assert logit.shape == (3,)
+    z = jnp.zeros((3, 6))
+    g_vars = g.init(jax.random.PRNGKey(1), z)
+    out, _ = g.apply(g_vars, z, mutable=['batch_stats'])
+    assert out.shape == (3,) + image_shape
+
+
+def test_unknown_network_names_are_listed():
+  with pytest.raises(ValueError, match=r"unknown encoder 'vit'; known: \['conv', 'mlp', 'resnet'\]"):
+    models.build_models(_model_config('vit', 'conv', {}, {}), key_dim=4, train=True)
+
+
+# --------------------------------------------------------------------------------------
+# Losses against the reference code's formulas, in NumPy.
+
+
+def _np_losses(p_real, p_fake, kind):
+  clip = lambda p: np.clip(p, 1e-3, 1 - 1e-3)
+  ce = lambda y: np.mean(-np.log(clip(y)))
+  loss_real, loss_fake, loss_fake_ = ce(p_real), ce(1 - p_fake), ce(p_fake)
+  return {'jsd': (loss_real + loss_fake, -loss_fake),
+          'alternative': (loss_real + loss_fake, loss_fake_),
+          'reverse_kl': (loss_real + loss_fake, loss_fake_ - loss_fake),
+          'updown': (np.mean(-p_real + p_fake), np.mean(-p_fake))}[kind]
+
+
+@pytest.mark.parametrize('kind', losses.LOSSES)
+def test_losses_match_the_reference_formulas(kind):
+  rs = np.random.RandomState(0)
+  p_real = np.concatenate([rs.uniform(0, 1, 10), [0.0, 1.0, 1e-5]]).astype(np.float32)
+  p_fake = np.concatenate([rs.uniform(0, 1, 10), [1.0, 0.0, 1 - 1e-6]]).astype(np.float32)
+  d = losses.discriminator_loss(losses.from_probability(jnp.asarray(p_real)),
+                                losses.from_probability(jnp.asarray(p_fake)), kind)
+  g = losses.generator_loss(losses.from_probability(jnp.asarray(p_fake)), kind)
+  want_d, want_g = _np_losses(p_real.astype(np.float64), p_fake.astype(np.float64), kind)
+  np.testing.assert_allclose(d, want_d, rtol=1e-5)
+  np.testing.assert_allclose(g, want_g, rtol=1e-5, atol=1e-6)
+
+
+def test_logit_losses_are_the_sigmoid_cross_entropies():
+  logits = jnp.asarray([-30.0, -2.0, 0.0, 3.0, 40.0])
+  out = losses.from_logit(logits)
+  l64 = np.asarray(logits, np.float64)
+  np.testing.assert_allclose(out.log_prob, -np.log1p(np.exp(-l64)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out.log_not, -np.log1p(np.exp(l64)), rtol=1e-5, atol=1e-6)
+  assert np.all(np.isfinite(out.log_prob)) and np.all(np.isfinite(out.log_not))
+  with pytest.raises(ValueError, match='unknown loss'):
+    losses.generator_loss(out, 'hinge')

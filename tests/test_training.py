@@ -1,0 +1,287 @@
+"""The train step, the trainer and its failure behaviour, on tiny configs and real data."""
+
+import functools
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import configs_lib
+from experiments.configs import fashion
+from mgan_jax import checkpoints
+from mgan_jax import data as data_lib
+from mgan_jax import memory as mm
+from mgan_jax import trainer
+from mgan_jax import training
+from tests import tiny
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY_FASHION = str(ROOT / 'tests' / 'configs' / 'tiny_fashion.py')
+
+
+def tiny_fashion(**overrides):
+  config = tiny.shrink(fashion.get_config())
+  for key, value in overrides.items():
+    node = config
+    *path, leaf = key.split('.')
+    for p in path:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+@functools.lru_cache(maxsize=1)
+def fashion_images():
+  return data_lib.load_images(fashion.get_config().data)
+
+
+def run_cli(*args, module='experiments.train', timeout=300):
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  env['XLA_FLAGS'] = ''  # one device: the subprocesses stand for a user's plain run
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------
+# The step: pmap over 8 devices == jit on one device, for the same global batch.
+
+
+def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
+  # Random unit keys: at the reference init (K = 0) D's output saturates, the gradients are
+  # ~0 and Adam's g / (|g| + eps) blows float noise up to the learning rate, so two exact
+  # implementations differ by noise there. Here gradients are real and the states agree to
+  # float rounding.
+  devices = 8
+  config = tiny_fashion(batch_size=16, **{'memory.key_init': 'random'})
+  images = fashion_images()[:16 * 3]
+  setup1 = training.make_setup(config, 1)
+  setup8 = training.make_setup(config, devices)
+  state = training.init_state(setup1, jax.random.PRNGKey(0))
+  step1 = training.make_train_step(setup1, 1)
+  step8 = training.make_train_step(setup8, devices)
+  rng = jax.random.PRNGKey(1)
+
+  single = jax.tree.map(jnp.array, state)
+  multi = trainer.replicate(state, devices)
+  for t in range(3):
+    batch = images[16 * t:16 * (t + 1)]
+    single, m1 = step1(single, batch, rng)
+    multi, m8 = step8(multi, batch.reshape(devices, 2, 28, 28, 1), rng)
+
+    for leaf in jax.tree.leaves(multi.memory):  # replicas hold bit-identical memories
+      leaf = np.asarray(leaf)
+      for d in range(1, devices):
+        np.testing.assert_array_equal(leaf[d], leaf[0])
+    first = trainer.unreplicate(multi)
+    np.testing.assert_array_equal(first.memory.values, single.memory.values)
+    np.testing.assert_array_equal(first.memory.ages, single.memory.ages)
+    np.testing.assert_allclose(first.memory.hist, single.memory.hist, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first.memory.keys, single.memory.keys, rtol=1e-4, atol=5e-5)
+    pairs = zip(jax.tree_util.tree_flatten_with_path(first.replace(memory=None))[0],
+                jax.tree.leaves(single.replace(memory=None)))
+    for (path, a), b in pairs:  # parameters, batch statistics, both optimiser states
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(m8['d_loss'][0], m1['d_loss'], rtol=1e-5)
+    np.testing.assert_allclose(m8['g_loss'][0], m1['g_loss'], rtol=1e-4, atol=1e-7)
+
+
+def test_step_changes_state_and_reports_memory_diagnostics():
+  config = tiny_fashion()
+  setup = training.make_setup(config, 1)
+  state = training.init_state(setup, jax.random.PRNGKey(0))
+  before = jax.device_get(state)
+  step = training.make_train_step(setup, 1)
+  new, metrics = step(state, fashion_images()[:8], jax.random.PRNGKey(1))
+  assert int(new.step) == 1
+  assert not np.allclose(jax.tree.leaves(new.d_params)[0], jax.tree.leaves(before.d_params)[0])
+  assert not np.allclose(jax.tree.leaves(new.g_params)[0], jax.tree.leaves(before.g_params)[0])
+  assert int(np.sum(np.asarray(new.memory.ages) == 0)) > 0  # the memory was written
+  for key in ('d_loss', 'g_loss', 'd_real', 'd_fake', 'memory/real_fraction',
+              'memory/hit_rate', 'memory/effective_real_slots'):
+    assert np.isfinite(metrics[key]), key
+  total = sum(int(metrics[f'memory/{k}']) for k in
+              ('real_hits', 'real_misses', 'fake_hits', 'fake_misses'))
+  assert total == 2 * 8  # one write of the step's real and fake queries
+
+
+def test_memory_write_in_g_step_adds_the_reference_write():
+  images = fashion_images()[:8]
+  out = {}
+  for flag in (False, True):
+    config = tiny_fashion(memory_write_in_g_step=flag)
+    setup = training.make_setup(config, 1)
+    state = training.init_state(setup, jax.random.PRNGKey(0))
+    new, _ = training.make_train_step(setup, 1)(state, images, jax.random.PRNGKey(1))
+    out[flag] = new.memory
+  # Ages advance once per write: one write without the flag, two with it.
+  assert int(np.max(out[False].ages)) == 1 and int(np.max(out[True].ages)) == 2
+
+
+def test_dcgan_baseline_step_runs_without_memory():
+  config = tiny_fashion(**{'model.kind': 'dcgan'})
+  setup = training.make_setup(config, 1)
+  state = training.init_state(setup, jax.random.PRNGKey(0))
+  assert state.memory is None
+  new, metrics = training.make_train_step(setup, 1)(state, fashion_images()[:8],
+                                                    jax.random.PRNGKey(1))
+  assert np.isfinite(metrics['d_loss']) and 'memory/real_fraction' not in metrics
+
+
+# --------------------------------------------------------------------------------------
+# Every config builds and trains 2 steps (tiny widths; mock data where it is tfds).
+
+
+def _folder_of_images(path, n=12):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  path.mkdir()
+  for i in range(n):
+    Image.fromarray(rng.integers(0, 255, (80, 70, 3), np.uint8)).save(path / f'{i}.png')
+  return str(path)
+
+
+@pytest.mark.parametrize('name', configs_lib.config_names())
+def test_every_config_trains_two_steps(name, tmp_path):
+  import importlib  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f'experiments.configs.{name}').get_config()
+  assert config.num_steps > 0 and name in configs_lib.config_names()
+  tiny.shrink(config, batch=8, num_steps=2)
+  config.data.cache_dir = str(tmp_path / 'cache')
+  if config.data.source == 'folder':
+    config.data.data_dir = _folder_of_images(tmp_path / 'images')
+  with tfds.testing.mock_data(num_examples=16):
+    metrics = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert np.isfinite(metrics['d_loss']) and np.isfinite(metrics['g_loss'])
+  run = tmp_path / 'run'
+  assert (run / 'checkpoints' / '2').is_dir()
+  assert list(run.glob('events.out.tfevents.*'))
+  assert (run / 'samples' / 'step_0000002.png').exists()
+  if config.model.kind == 'memory':
+    assert (run / 'samples' / 'slots_0000002.png').exists()
+
+
+# --------------------------------------------------------------------------------------
+# Resume, in new processes, is exact.
+
+
+def _checkpoint_state(workdir, step):
+  config = tiny.shrink(fashion.get_config(), batch=8, num_steps=4)
+  setup = training.make_setup(config, 1)
+  target = training.init_state(setup, jax.random.PRNGKey(config.seed))
+  ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  try:
+    state, got_step, _ = ckpt.restore_latest(target, config)
+  finally:
+    ckpt.close()
+  assert got_step == step
+  return state
+
+
+def test_resume_in_a_new_process_equals_a_straight_run(tmp_path):
+  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={straight}')
+  assert r.returncode == 0, r.stderr[-3000:]
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={resumed}', '--config.num_steps=2')
+  assert r.returncode == 0, r.stderr[-3000:]
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={resumed}')
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert 'Resuming from step 2' in r.stdout
+  a, b = _checkpoint_state(straight, 4), _checkpoint_state(resumed, 4)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  assert isinstance(a.memory, mm.Memory)
+
+
+# --------------------------------------------------------------------------------------
+# Failure behaviour.
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  # An infinite generator learning rate: step 1's losses are computed before G's update
+  # and are finite; G's parameters are then NaN, and so is every loss from step 2 on.
+  config = tiny_fashion(**{'optim.g_learning_rate': float('inf')}, num_steps=6,
+                        checkpoint_every=1)
+  with pytest.raises(trainer.NonFiniteLossError) as e:
+    trainer.train_and_evaluate(config, str(tmp_path))
+  message = str(e.value)
+  assert 'Non-finite loss at step 2' in message
+  assert 'Last good checkpoint: step 1' in message
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['1']
+
+
+def test_mismatched_checkpoint_is_reported_and_left_alone(tmp_path):
+  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
+  before = sorted(os.listdir(tmp_path / 'checkpoints'))
+  with pytest.raises(checkpoints.CheckpointMismatchError) as e:
+    trainer.train_and_evaluate(tiny_fashion(**{'memory.num_slots': 128}), str(tmp_path))
+  assert 'memory.num_slots: 64 in the checkpoint, 128 now' in str(e.value)
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
+
+
+def test_corrupt_checkpoint_is_moved_aside_and_the_last_good_one_used(tmp_path):
+  config = tiny_fashion(num_steps=4, checkpoint_every=2)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  ckdir = tmp_path / 'checkpoints'
+  assert sorted(os.listdir(ckdir)) == ['2', '4']
+  for f in (ckdir / '4' / 'state').rglob('*'):  # scramble every data file of step 4
+    if f.is_file():
+      f.write_bytes(b'not a checkpoint')
+  setup = training.make_setup(config, 1)
+  target = training.init_state(setup, jax.random.PRNGKey(config.seed))
+  ckpt = checkpoints.Checkpointer(str(ckdir))
+  try:
+    state, step, _ = ckpt.restore_latest(target, config)
+  finally:
+    ckpt.close()
+  assert step == 2 and int(state.step) == 2
+  assert sorted(os.listdir(ckdir)) == ['2', '4.corrupt']
+
+
+def test_impossible_hyperparameters_are_refused_before_compiling(tmp_path):
+  with pytest.raises(trainer.ConfigError, match='does not split over 8 devices'):
+    trainer.Trainer(tiny_fashion(batch_size=12, num_devices=8), str(tmp_path))
+  with pytest.raises(trainer.ConfigError, match='choose_k'):
+    trainer.Trainer(tiny_fashion(**{'memory.choose_k': 65}), str(tmp_path))
+  with pytest.raises(trainer.ConfigError, match='unknown loss'):
+    trainer.Trainer(tiny_fashion(loss='wasserstein'), str(tmp_path))
+  with pytest.raises(trainer.ConfigError, match='2 \\* batch_size'):
+    trainer.Trainer(tiny_fashion(batch_size=40), str(tmp_path))
+  assert not os.listdir(tmp_path)
+
+
+def test_entry_point_errors_are_messages_not_tracebacks(tmp_path):
+  r = run_cli('--config=fashon', f'--workdir={tmp_path}')
+  assert r.returncode == 2
+  assert 'Unknown config' in r.stderr and 'fashion, fashion_dcgan' in r.stderr
+  assert 'Traceback' not in r.stderr
+
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={tmp_path}',
+              f'--config.data.data_dir={tmp_path}/nowhere')
+  assert r.returncode == 1 and 'Traceback' not in r.stderr
+  assert 'apt-get install dataset-fashion-mnist' in r.stderr
+
+  r = run_cli('--config=mnist', f'--workdir={tmp_path}', f'--config.data.data_dir={tmp_path}')
+  assert r.returncode == 1 and 'Traceback' not in r.stderr
+  assert 'tfds build mnist --file_format=array_record' in r.stderr
+
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={tmp_path}', '--config.memory.num_slot=3')
+  assert r.returncode != 0 and 'num_slot' in r.stderr  # locked config: typos fail
+
+
+def test_sample_command_writes_grids_from_a_checkpoint(tmp_path):
+  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
+  r = run_cli(f'--workdir={tmp_path}', '--rows=2', '--cols=3', '--num=6',
+              module='experiments.sample')
+  assert r.returncode == 0, r.stderr[-3000:]
+  out = tmp_path / 'final_samples'
+  for name in ('samples.png', 'slots.png', 'slot_hist.png', 'samples.npy', 'memory.json'):
+    assert (out / name).exists(), name
+  assert np.load(out / 'samples.npy').shape == (6, 28, 28, 1)
+  assert len(json.loads((out / 'memory.json').read_text())['slots_in_rows']) == 2

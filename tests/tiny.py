@@ -1,0 +1,39 @@
+"""Tiny versions of the experiment configs, for tests on a CPU."""
+
+import ml_collections
+
+
+def _small(value, width):
+  if isinstance(value, (tuple, list)):
+    return tuple(width for _ in value)
+  return width
+
+
+def shrink(config: ml_collections.ConfigDict, batch: int = 8, num_steps: int = 2):
+  """Same structure (layer counts, image shape, data source), tiny widths and memory."""
+  config.batch_size = batch
+  config.num_steps = num_steps
+  config.num_devices = 1
+  config.log_every = 1
+  config.sample_every = num_steps
+  config.checkpoint_every = num_steps
+  config.num_samples = 4
+  config.slot_grid_rows = 2
+  config.slot_grid_cols = 2
+  config.model.key_dim = 16
+  config.memory.key_dim = 16
+  config.memory.num_slots = 64
+  config.memory.choose_k = 4
+  enc = dict(config.model.encoder_kwargs)
+  if 'features' in enc:
+    enc['features'] = _small(enc['features'], 8)
+  if 'hidden' in enc:
+    enc['hidden'] = _small(enc['hidden'], 16)
+  gen = dict(config.model.generator_kwargs)
+  for key, width in (('base_features', 8), ('up_features', 8), ('features', 8),
+                     ('hidden', 16)):
+    if key in gen:
+      gen[key] = _small(gen[key], width)
+  config.model.encoder_kwargs = enc
+  config.model.generator_kwargs = gen
+  return config
