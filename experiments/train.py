@@ -22,7 +22,8 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config: a name in experiments/configs/ or a file path.',
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, logs, samples. '
-                               'Default: runs/<config name>.')
+                               'Default: runs/<data name>_<model kind>, e.g. '
+                               'runs/fashion_memory.')
 
 
 def main(argv):

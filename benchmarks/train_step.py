@@ -1,0 +1,94 @@
+r"""Images/s of the full train step, MemoryGAN next to the DCGAN step with identical networks.
+
+    python -m benchmarks.train_step --config=fashion [--steps=100] [--config.batch_size=64]
+
+Both steps are built from the same config (the DCGAN one with model.kind='dcgan': the same
+nets, a logit head instead of the memory), compiled, warmed up, then timed in one process
+on the same data, alternating blocks of steps so that both see the same machine load.
+Prints the device kind, device count, batch, step time, images/s, the memory's overhead
+(ratio of step times) and XLA's FLOP count per step. Not a test.
+"""
+
+import copy
+import time
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from experiments import configs_lib
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config name or path.')
+_STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per model (in blocks of 10).')
+_WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
+
+
+def build(config, images):
+  from mgan_jax import trainer, training  # pylint: disable=g-import-not-at-top
+  n = config.num_devices or jax.local_device_count()
+  setup = training.make_setup(config, n)
+  state = training.init_state(setup, jax.random.PRNGKey(0))
+  step = training.make_train_step(setup, n)
+  if n > 1:
+    state = trainer.replicate(state, n)
+  batch = images[:config.batch_size]
+  if n > 1:
+    batch = batch.reshape((n, -1) + batch.shape[1:])
+  flops = None
+  if n == 1:
+    try:
+      cost = step.lower(state, batch, jax.random.PRNGKey(1)).compile().cost_analysis()
+      cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+      flops = float(cost.get('flops', 0.0)) or None
+    except Exception:  # cost analysis is best effort on some backends
+      flops = None
+  return step, state, batch, flops, n
+
+
+def main(argv):
+  del argv
+  from mgan_jax import data  # pylint: disable=g-import-not-at-top
+  config = _CONFIG.value
+  images = data.load_images(config.data)
+  dcgan = copy.deepcopy(config)
+  dcgan.model.kind = 'dcgan'
+  runs = {}
+  for name, cfg in (('memorygan', config), ('dcgan', dcgan)):
+    step, state, batch, flops, n = build(cfg, images)
+    rng = jax.random.PRNGKey(1)
+    t0 = time.perf_counter()
+    state, m = step(state, batch, rng)
+    jax.block_until_ready(state)
+    compile_s = time.perf_counter() - t0
+    for _ in range(_WARMUP.value):
+      state, m = step(state, batch, rng)
+    jax.block_until_ready(state)
+    runs[name] = dict(step=step, state=state, batch=batch, flops=flops, times=[],
+                      compile_s=compile_s, n=n)
+  for _ in range(max(1, _STEPS.value // 10)):  # alternate blocks of 10 steps
+    for r in runs.values():
+      t0 = time.perf_counter()
+      for _ in range(10):
+        r['state'], _ = r['step'](r['state'], r['batch'], jax.random.PRNGKey(1))
+      jax.block_until_ready(r['state'])
+      r['times'].append((time.perf_counter() - t0) / 10)
+  dev = jax.devices()[0]
+  print(f'# {config.data.name}: device {dev.device_kind} ({jax.default_backend()}), '
+        f'{runs["memorygan"]["n"]} device(s), global batch {config.batch_size}, '
+        f'jax {jax.__version__}')
+  print('| model | step ms (median) | images/s | steps/s | XLA GFLOP/step | compile s |')
+  print('|---|---|---|---|---|---|')
+  for name, r in runs.items():
+    t = float(np.median(r['times']))
+    flops = f"{r['flops'] / 1e9:.2f}" if r['flops'] else 'n/a'
+    print(f"| {name} | {1e3 * t:.1f} | {config.batch_size / t:.0f} | {1 / t:.2f} | {flops} | "
+          f"{r['compile_s']:.1f} |")
+  ratio = np.median(runs['memorygan']['times']) / np.median(runs['dcgan']['times'])
+  print(f'memory overhead: MemoryGAN step / DCGAN step = {ratio:.3f} '
+        f'({100 * (ratio - 1):+.1f}%)')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=configs_lib.parse_flags_with_config_names)
