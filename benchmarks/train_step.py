@@ -26,7 +26,7 @@ _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
 
 
 def build(config, images):
-  from mgan_jax import trainer, training  # pylint: disable=g-import-not-at-top
+  from mgan_jax import trainer, training
   n = config.num_devices or jax.local_device_count()
   setup = training.make_setup(config, n)
   state = training.init_state(setup, jax.random.PRNGKey(0))
@@ -49,7 +49,7 @@ def build(config, images):
 
 def main(argv):
   del argv
-  from mgan_jax import data  # pylint: disable=g-import-not-at-top
+  from mgan_jax import data
   config = _CONFIG.value
   images = data.load_images(config.data)
   dcgan = copy.deepcopy(config)

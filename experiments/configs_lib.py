@@ -41,7 +41,7 @@ def resolve_argv(argv: list[str]) -> list[str]:
 
 def parse_flags_with_config_names(argv: list[str]):
   """An absl flags_parser: resolves config names, then parses; bad names exit with a list."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import flags
   try:
     argv = resolve_argv(argv)
   except UnknownConfigError as e:

@@ -30,7 +30,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of z and slot draws.')
 
 def histogram_image(weights, height: int = 120):
   """A bar chart of sorted weights as a uint8 image (no plotting library needed)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  import numpy as np
   w = np.sort(np.asarray(weights, np.float64))[::-1]
   w = w[w > 0]
   if not len(w):
@@ -47,11 +47,11 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from mgan_jax import memory as mm, summary, trainer, training  # pylint: disable=g-import-not-at-top
+  import jax
+  import jax.numpy as jnp
+  import ml_collections
+  import numpy as np
+  from mgan_jax import memory as mm, summary, trainer, training
 
   workdir = _WORKDIR.value
   path = os.path.join(workdir, 'config.json')

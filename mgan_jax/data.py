@@ -73,7 +73,8 @@ def load_debian_fashion(split: str = 'train', data_dir: Optional[str] = None):
 def _tfds_missing(name: str, data_dir: Optional[str], error: Exception) -> DatasetNotFoundError:
   where = f' --data_dir={data_dir}' if data_dir else ''
   return DatasetNotFoundError(
-      f'The tensorflow-datasets data set {name!r} is not prepared{" in " + data_dir if data_dir else ""} '
+      f'The tensorflow-datasets data set {name!r} is not prepared'
+      f'{" in " + data_dir if data_dir else ""} '
       f'({type(error).__name__}: {str(error).splitlines()[0][:200]}). mgan_jax reads it '
       f'with tfds.data_source, which needs the array_record format. Prepare it once on a '
       f'machine with network access: `pip install tensorflow tensorflow-datasets && tfds '
@@ -92,7 +93,7 @@ def load_tfds(name: str, split: str = 'train', data_dir: Optional[str] = None,
   a message, instead of tfds trying to download it (which hangs or fails on machines
   without network access).
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir or None,
                               download=download)
@@ -112,7 +113,7 @@ def load_tfds(name: str, split: str = 'train', data_dir: Optional[str] = None,
 
 def center_crop_resize(images: np.ndarray, crop: int, size: int) -> np.ndarray:
   """Center ``crop`` x ``crop`` (0: the largest square), then resize to ``size`` (Lanczos)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
   for i, im in enumerate(images):
     h, w = im.shape[:2]
@@ -133,7 +134,7 @@ def random_affine_mnist(images: np.ndarray, size: int = 40, copies: int = 1,
   [-0.2, 0.2] and a translation that keeps the digit's 28x28 box inside the canvas, as
   Tieleman's affNIST does; bilinear resampling.
   """
-  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  from scipy import ndimage
   rng = np.random.default_rng(seed)
   src = images[..., 0].astype(np.float32)
   n = len(src)
@@ -163,7 +164,7 @@ def load_folder(data_dir: Optional[str], size: int, crop: int = 0) -> np.ndarray
         'chairs of Aubry et al. (CVPR 2014, "rendered_chairs.tar") on a machine with network '
         'access, unpack it, and pass --config.data.data_dir=PATH; every PNG/JPEG under it is '
         'used.')
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   files = sorted(str(p) for p in pathlib.Path(data_dir).rglob('*')
                  if p.suffix.lower() in ('.png', '.jpg', '.jpeg'))
   if not files:

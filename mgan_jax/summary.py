@@ -32,7 +32,7 @@ def image_grid(images: np.ndarray, rows: Optional[int] = None, pad: int = 1,
 
 
 def encode_png(image: np.ndarray) -> bytes:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   image = np.asarray(image, np.uint8)
   if image.ndim == 3 and image.shape[-1] == 1:
     image = image[..., 0]
@@ -50,11 +50,11 @@ class SummaryWriter:
   """Scalars and images to a TensorBoard event file in ``logdir``."""
 
   def __init__(self, logdir: str):
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter  # pylint: disable=g-import-not-at-top
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._writer = EventFileWriter(logdir)
 
   def _write(self, step: int, values):
-    from tensorboard.compat.proto import event_pb2, summary_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import event_pb2, summary_pb2
     summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(**v) for v in values])
     self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step),
                                            summary=summary))
@@ -63,7 +63,7 @@ class SummaryWriter:
     self._write(step, [dict(tag=k, simple_value=float(v)) for k, v in values.items()])
 
   def image(self, step: int, tag: str, image: np.ndarray) -> None:
-    from tensorboard.compat.proto import summary_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.compat.proto import summary_pb2
     image = np.asarray(image, np.uint8)
     h, w = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[-1]

@@ -100,7 +100,7 @@ class Trainer:
     self.num_local = config.get('num_devices') or jax.local_device_count()
     if self.num_local > jax.local_device_count():
       raise ConfigError(f'num_devices={self.num_local} but only {jax.local_device_count()} '
-                       'local devices exist')
+                        'local devices exist')
     self.num_replicas = self.num_local * jax.process_count()
     self.pmapped = self.num_replicas > 1
     self.is_main = jax.process_index() == 0

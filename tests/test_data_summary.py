@@ -47,7 +47,7 @@ def _data_config(**kw):
 
 
 def test_tfds_sources_load_with_mock_data(tmp_path):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
   with tfds.testing.mock_data(num_examples=6):
     mnist = data.load_images(_data_config())
     cifar = data.load_images(_data_config(tfds_name='cifar10', shape=(32, 32, 3)))
@@ -81,7 +81,7 @@ def test_affine_mnist_keeps_the_digit_and_is_deterministic():
 
 
 def test_center_crop_resize_and_folder(tmp_path):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   img = np.zeros((30, 50, 3), np.uint8)
   img[:, 10:40] = 200  # the central 30x30 square is bright
   out = data.center_crop_resize(img[None], 0, 15)
@@ -119,7 +119,7 @@ def test_batches_are_reproducible_resumable_and_sharded():
 
 
 def test_image_grid_and_png():
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   images = np.stack([np.full((2, 3, 1), v) for v in (0.0, 0.5, 1.0)])
   grid = summary.image_grid(images, rows=1, pad=1)
   assert grid.shape == (4, 13, 1)
@@ -133,7 +133,7 @@ def test_image_grid_and_png():
 
 
 def test_tensorboard_event_file_has_scalars_and_images(tmp_path):
-  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  from tensorboard.backend.event_processing import event_accumulator
   writer = summary.SummaryWriter(str(tmp_path))
   writer.scalars(3, {'d_loss': 1.5, 'memory/hit_rate': 0.25})
   writer.image(3, 'samples', np.zeros((5, 7, 3), np.uint8))

@@ -21,8 +21,8 @@ def test_subpixel_deconv_equals_flax_conv_transpose(shape, features):
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
                         params)  # a non-zero bias too
   ours = layers.ConvTranspose4x4(features)
-  assert jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == \
-      jax.tree.map(jnp.shape, params)
+  shapes = jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x))
+  assert shapes == jax.tree.map(jnp.shape, params)
   np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x),
                              rtol=1e-5, atol=1e-5)
   # ... and its gradients with respect to input and kernel.
@@ -40,14 +40,16 @@ def test_depth_to_space_places_phases():
   for i in range(2):
     for a in range(2):
       for b in range(2):
-        np.testing.assert_array_equal(y[0, 2 * i + a, b], x[0, i, 0, (2 * a + b) * 2:(2 * a + b) * 2 + 2])
+        phase = 2 * a + b
+        np.testing.assert_array_equal(y[0, 2 * i + a, b], x[0, i, 0, 2 * phase:2 * phase + 2])
 
 
 def test_mean_pool_and_nearest_upsampling():
   x = jnp.arange(16.0).reshape(1, 4, 4, 1)
   np.testing.assert_allclose(layers.mean_pool(x)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
   up = layers.upsample_nearest(jnp.arange(4.0).reshape(1, 2, 2, 1))
-  np.testing.assert_array_equal(up[0, :, :, 0], np.repeat(np.repeat(np.arange(4.0).reshape(2, 2), 2, 0), 2, 1))
+  want = np.repeat(np.repeat(np.arange(4.0).reshape(2, 2), 2, 0), 2, 1)
+  np.testing.assert_array_equal(up[0, :, :, 0], want)
 
 
 def _model_config(encoder, generator, enc_kwargs, gen_kwargs, kind='memory'):
@@ -87,7 +89,8 @@ def test_registry_networks_have_the_right_shapes(image_shape, enc, gen, enc_kwar
 
 
 def test_unknown_network_names_are_listed():
-  with pytest.raises(ValueError, match=r"unknown encoder 'vit'; known: \['conv', 'mlp', 'resnet'\]"):
+  known = r"unknown encoder 'vit'; known: \['conv', 'mlp', 'resnet'\]"
+  with pytest.raises(ValueError, match=known):
     models.build_models(_model_config('vit', 'conv', {}, {}), key_dim=4, train=True)
 
 

@@ -43,10 +43,8 @@ def test_mmd_against_explicit_sums_and_kid_extremes():
   rs = np.random.RandomState(5)
   mix = rs.randn(5, 5)
   same, other = rs.randn(400, 5) @ mix, rs.randn(400, 5) @ mix  # one distribution, 2 samples
-  kid_same, std = metrics.kernel_inception_distance(same, other, num_subsets=20,
-                                                   subset_size=200)
-  kid_far, _ = metrics.kernel_inception_distance(same, other + 3.0, num_subsets=20,
-                                                subset_size=200)
+  kid_same, std = metrics.kernel_inception_distance(same, other, 20, 200)
+  kid_far, _ = metrics.kernel_inception_distance(same, other + 3.0, 20, 200)
   assert abs(kid_same) < 3 * std + 1e-3 and kid_far > 100 * abs(kid_same)
 
 

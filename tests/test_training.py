@@ -138,7 +138,7 @@ def test_dcgan_baseline_step_runs_without_memory():
 
 
 def _folder_of_images(path, n=12):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   rng = np.random.default_rng(0)
   path.mkdir()
   for i in range(n):
@@ -148,8 +148,8 @@ def _folder_of_images(path, n=12):
 
 @pytest.mark.parametrize('name', configs_lib.config_names())
 def test_every_config_trains_two_steps(name, tmp_path):
-  import importlib  # pylint: disable=g-import-not-at-top
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import importlib
+  import tensorflow_datasets as tfds
   config = importlib.import_module(f'experiments.configs.{name}').get_config()
   assert config.num_steps > 0 and name in configs_lib.config_names()
   tiny.shrink(config, batch=8, num_steps=2)

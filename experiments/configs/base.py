@@ -22,7 +22,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.image_range = 'unit'     # unit ([0, 1], sigmoid G) | symmetric ([-1, 1], tanh G)
   config.data.random_flip = False     # random horizontal flips (the reference's CIFAR-10)
   config.data.affine_copies = 1        # affine-MNIST: transformed copies per digit
-  config.data.cache_dir = ''           # where decoded/resized arrays are cached ('' = data_dir/mgan_cache)
+  config.data.cache_dir = ''           # cache of decoded/resized arrays ('' = data_dir/mgan_cache)
 
   # --- Networks (mgan_jax.models registries). ---
   config.model = ml_collections.ConfigDict()
