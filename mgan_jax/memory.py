@@ -258,7 +258,7 @@ def check_labels(labels: jax.Array, batch: int) -> None:
 # Reading.
 
 
-def _scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
+def similarity_scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
   """Similarities ``K . q`` [B, N] and slot scores ``s`` [B, N].
 
   Differentiable in ``queries`` only: the memory is a constant for autodiff.
@@ -273,7 +273,7 @@ def slot_scores(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax
   """``s_i(q) = kappa K_i . q + log(h_i + beta)`` for every query and slot, [B, N]."""
   check_memory(memory, config)
   check_queries(queries, config)
-  return _scores(memory, queries, config)[1]
+  return similarity_scores(memory, queries, config)[1]
 
 
 def read(memory: Memory, queries: jax.Array, config: MemoryConfig) -> ReadOutput:
@@ -285,7 +285,7 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig) -> ReadOutput
   """
   check_memory(memory, config)
   check_queries(queries, config)
-  _, scores = _scores(memory, queries, config)
+  _, scores = similarity_scores(memory, queries, config)
   top_scores, indices = jax.lax.top_k(scores, config.choose_k)
   posterior = jax.nn.softmax(top_scores, axis=-1)
   real = jax.lax.stop_gradient(memory.values)[indices].astype(posterior.dtype)
@@ -303,7 +303,7 @@ def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
   check_memory(memory, config)
   check_queries(queries, config)
   check_labels(labels, queries.shape[0])
-  _, scores = _scores(memory, queries, config)
+  _, scores = similarity_scores(memory, queries, config)
   return _conditional_topk(memory, scores, labels, config)
 
 
@@ -317,6 +317,20 @@ def _conditional_topk(memory, scores, labels, config):
 # Writing.
 
 
+def top_c(scores: jax.Array, c: int):
+  """``(values, indices)`` [B, c] of the c largest scores per row, ties to the lower index.
+
+  For c = 1, two plain reductions (max, then the first index reaching it): on XLA:CPU 3.5x
+  faster than the variadic reduce of argmax or top_k (WORKSPACE.md, memory benchmark notes).
+  """
+  if c > 1:
+    return jax.lax.top_k(scores, c)
+  n = scores.shape[1]
+  best = jnp.max(scores, axis=-1, keepdims=True)
+  first = jnp.min(jnp.where(scores == best, jnp.arange(n), n), axis=-1, keepdims=True)
+  return best, jnp.minimum(first, n - 1)
+
+
 def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
                config: MemoryConfig) -> WritePlan:
   """The per-query part of a write: the correctness test and ``S_y`` (SPEC 3.1, 3.3)."""
@@ -325,17 +339,9 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
   check_labels(labels, queries.shape[0])
   queries = jax.lax.stop_gradient(queries).astype(jnp.float32)
   labels = labels.astype(jnp.int32)
-  sims, scores = _scores(memory, queries, config)
+  sims, scores = similarity_scores(memory, queries, config)
   # The `correct_in_top` most probable slots of S are the overall top slots by score.
-  if config.correct_in_top == 1:
-    # The first maximum (ties to the lower index). Two plain reductions: on XLA:CPU this is
-    # 3.5x faster than argmax's variadic reduce (WORKSPACE.md, memory benchmark notes).
-    best = jnp.max(scores, axis=-1, keepdims=True)
-    first = jnp.min(jnp.where(scores == best, jnp.arange(scores.shape[1]), scores.shape[1]),
-                    axis=-1)
-    top = jnp.minimum(first, scores.shape[1] - 1)[:, None]
-  else:
-    top = jax.lax.top_k(scores, config.correct_in_top)[1]
+  _, top = top_c(scores, config.correct_in_top)
   hit = jnp.any(memory.values[top] == labels[:, None], axis=-1)
   cond_indices, cond_valid = _conditional_topk(memory, scores, labels, config)
   return WritePlan(
@@ -348,7 +354,7 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array,
   )
 
 
-def _query_hash(queries: jax.Array, labels: jax.Array) -> jax.Array:
+def query_digest(queries: jax.Array, labels: jax.Array) -> jax.Array:
   """A uint32 digest of each (query, label), independent of the query's batch position."""
   bits = jax.lax.bitcast_convert_type(queries.astype(jnp.float32), jnp.uint32)
   mult = (jnp.arange(queries.shape[1], dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
@@ -366,25 +372,30 @@ def _masked_softmax(logits, valid):
   return weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-30)
 
 
-def _em_dense(memory, queries, valid, indices, sims, config):
-  """Batched incremental EM with the responsibilities as a dense [B, N] matrix.
+def dense_em(keys, hist, touched, queries, valid, columns, entry_sims, entry_hist, config,
+             refresh):
+  """Batched incremental EM (SPEC 3) on the slots ``keys [n, M]``, ``hist [n]`` of one device,
+  with the responsibilities as a dense [B, n] matrix.
 
-  Each iteration is one scatter into [B, N] (no duplicates: the slots of one S_y are
-  distinct), a column sum, one ``[N, B] x [B, M]`` matmul and one pass over the keys.
+  ``valid [B, k]`` marks the entries of each query's ``S_y`` (the softmax runs over them);
+  ``columns [B, k]`` is the local slot of each entry this device updates, ``n`` elsewhere;
+  ``touched [n]`` the local slots some entry updates. ``entry_sims``/``entry_hist`` are
+  ``K_i . q_b`` and ``h^0_i = alpha h_i`` per entry for the first iteration;
+  ``refresh(keys_t, hist_t)`` gives them for later ones. Each iteration is one scatter into
+  [B, n] (no duplicates: the slots of one S_y are distinct), a column sum, one
+  ``[n, B] x [B, M]`` matmul and one pass over the keys.
   """
-  n = config.num_slots
+  n = keys.shape[0]
   batch = queries.shape[0]
   rows = jnp.arange(batch)[:, None]
-  columns = jnp.where(valid, indices, n)
-  touched = jnp.zeros((n,), bool).at[columns].set(True, mode='drop')
-  hist0 = jnp.where(touched, config.alpha * memory.hist, memory.hist)
+  hist0 = jnp.where(touched, config.alpha * hist, hist)
 
-  def iteration(sims, keys_t, hist_t, gamma_prev):
-    logits = config.kappa * sims + jnp.log(hist_t[indices] + config.beta)
-    gamma = _masked_softmax(logits, valid)
+  def iteration(entry_sims, entry_hist, keys_t, hist_t, gamma_prev):
+    gamma = _masked_softmax(config.kappa * entry_sims + jnp.log(entry_hist + config.beta),
+                            valid)
     delta = jnp.zeros((batch, n), jnp.float32).at[rows, columns].set(
         gamma - gamma_prev, mode='drop')
-    mass = jnp.sum(delta, axis=0)                  # sum_b dgamma_{b,i}, [N]
+    mass = jnp.sum(delta, axis=0)                  # sum_b dgamma_{b,i}, [n]
     pull = delta.T @ queries - mass[:, None] * keys_t   # sum_b dgamma_{b,i} (q_b - K_i)
     hist_t = hist_t + mass
     safe_hist = jnp.where(touched, hist_t, 1.0)[:, None]
@@ -392,11 +403,23 @@ def _em_dense(memory, queries, valid, indices, sims, config):
     return keys_t, hist_t, gamma
 
   def later(_, carry):
-    keys_t = carry[0]
-    return iteration(jnp.einsum('bkm,bm->bk', keys_t[indices], queries), *carry)
+    return iteration(*refresh(carry[0], carry[1]), *carry)
 
-  carry = iteration(sims, memory.keys, hist0, jnp.zeros(indices.shape, jnp.float32))
+  carry = iteration(entry_sims, entry_hist, keys, hist0, jnp.zeros(valid.shape, jnp.float32))
   keys, hist, _ = jax.lax.fori_loop(1, config.em_steps, later, carry)
+  return keys, hist
+
+
+def _em_dense(memory, queries, valid, indices, sims, config):
+  n = config.num_slots
+  columns = jnp.where(valid, indices, n)
+  touched = jnp.zeros((n,), bool).at[columns].set(True, mode='drop')
+
+  def refresh(keys_t, hist_t):
+    return jnp.einsum('bkm,bm->bk', keys_t[indices], queries), hist_t[indices]
+
+  keys, hist = dense_em(memory.keys, memory.hist, touched, queries, valid, columns, sims,
+                        config.alpha * memory.hist[indices], config, refresh)
   return keys, hist, touched
 
 
@@ -447,6 +470,34 @@ def _em_sparse(memory, queries, valid, indices, sims, config):
   return keys, hist, touched
 
 
+def canonical_order(plan: WritePlan) -> jax.Array:
+  """A permutation of the batch by content (digest of each query and label): every sum of
+  the EM update then runs in the same order whatever the order of the batch."""
+  batch = plan.queries.shape[0]
+  _, order = jax.lax.sort((query_digest(plan.queries, plan.labels), jnp.arange(batch)),
+                          num_keys=1, is_stable=True)
+  return order
+
+
+def miss_targets(hit: jax.Array, oldest: jax.Array, sentinel: int) -> jax.Array:
+  """The slot each query overwrites: the j-th miss in batch order takes ``oldest[j]``;
+  hits get ``sentinel`` (an out-of-range index: the scatter drops it)."""
+  miss = ~hit
+  rank = jnp.cumsum(miss.astype(jnp.int32)) - 1
+  return jnp.where(miss, oldest[jnp.clip(rank, 0, oldest.shape[0] - 1)], sentinel)
+
+
+def write_stats(plan: WritePlan) -> WriteStats:
+  real = plan.labels == 1
+  miss = ~plan.hit
+  return WriteStats(
+      real_hits=jnp.sum(plan.hit & real, dtype=jnp.int32),
+      real_misses=jnp.sum(miss & real, dtype=jnp.int32),
+      fake_hits=jnp.sum(plan.hit & ~real, dtype=jnp.int32),
+      fake_misses=jnp.sum(miss & ~real, dtype=jnp.int32),
+  )
+
+
 def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
   """Applies a (possibly all-gathered) plan to the memory; returns ``(memory, stats)``.
 
@@ -466,52 +517,47 @@ def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig):
                      f'num_slots={n}: misses must take distinct slots')
 
   # --- Incremental EM on S_y of the hit queries, in canonical order. ---
-  _, canon = jax.lax.sort((_query_hash(plan.queries, plan.labels), jnp.arange(batch)),
-                          num_keys=1, is_stable=True)
+  canon = canonical_order(plan)
   em = _em_dense if config.dense_write else _em_sparse
   keys, hist, touched = em(memory, plan.queries[canon], plan.cond_valid[canon],
                            plan.cond_indices[canon], plan.cond_sims[canon], config)
   ages = jnp.where(touched, 0, memory.ages + 1)
 
   # --- LRU overwrite for the misses, last, so it wins over EM. ---
-  miss = ~plan.hit
-  rank = jnp.cumsum(miss.astype(jnp.int32)) - 1
   oldest = jax.lax.top_k(memory.ages, batch)[1]  # oldest first, ties to the lower index
-  target = jnp.where(miss, oldest[jnp.clip(rank, 0, batch - 1)], n)
+  target = miss_targets(plan.hit, oldest, n)
   keys = keys.at[target].set(plan.queries, mode='drop')
   values = memory.values.at[target].set(plan.labels.astype(memory.values.dtype), mode='drop')
   ages = ages.at[target].set(0, mode='drop')
   hist = hist.at[target].set(jnp.mean(memory.hist), mode='drop')
-
-  real = plan.labels == 1
-  stats = WriteStats(
-      real_hits=jnp.sum(plan.hit & real, dtype=jnp.int32),
-      real_misses=jnp.sum(miss & real, dtype=jnp.int32),
-      fake_hits=jnp.sum(plan.hit & ~real, dtype=jnp.int32),
-      fake_misses=jnp.sum(miss & ~real, dtype=jnp.int32),
-  )
+  stats = write_stats(plan)
   return Memory(keys=keys, values=values, ages=ages, hist=hist), stats
 
 
-def all_gather_plan(plan: WritePlan, axis_name: str, num_groups: int = 1) -> WritePlan:
-  """The global batch's plan, the same on every replica.
+def all_gather_groups(tree, axis_name: str, num_groups: int = 1):
+  """All-gathers the leading (batch) axis of every leaf, keeping groups together.
 
   The local batch is ``num_groups`` equal consecutive groups (the train step's real then
-  fake queries: 2). The gathered batch keeps the groups together: group 0 of every replica
-  in replica order, then group 1, ... So a write under ``pmap`` sees its queries in the
-  order a single device sees the same global batch, and LRU assigns the same slots.
+  fake queries: 2). The gathered batch is group 0 of every replica in replica order, then
+  group 1, ... : the order a single device sees the same global batch in.
   """
-  local = plan.queries.shape[0]
-  if local % num_groups:
-    raise ValueError(f'a local batch of {local} queries does not split into {num_groups} '
-                     'equal groups')
-
   def gather(x):
+    local = x.shape[0]
+    if local % num_groups:
+      raise ValueError(f'a local batch of {local} does not split into {num_groups} equal '
+                       'groups')
     x = x.reshape((num_groups, local // num_groups) + x.shape[1:])
     x = jax.lax.all_gather(x, axis_name, axis=1, tiled=True)
     return x.reshape((-1,) + x.shape[2:])
 
-  return jax.tree.map(gather, plan)
+  return jax.tree.map(gather, tree)
+
+
+def all_gather_plan(plan: WritePlan, axis_name: str, num_groups: int = 1) -> WritePlan:
+  """The global batch's plan, the same on every replica (see :func:`all_gather_groups`):
+  a write under ``pmap`` sees its queries in the order a single device sees the same global
+  batch, so LRU assigns the same slots."""
+  return all_gather_groups(plan, axis_name, num_groups)
 
 
 def write(memory: Memory, queries: jax.Array, labels: jax.Array, config: MemoryConfig,

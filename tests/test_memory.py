@@ -263,11 +263,15 @@ def test_single_query_em_step_is_the_per_sample_rule(impl):
 
 
 @IMPLS
-@pytest.mark.parametrize('seed,em_steps,correct_in_top', [
-    (10, 1, 1), (11, 1, 2), (12, 3, 1), (13, 2, 3)])
-def test_batch_write_matches_numpy(seed, em_steps, correct_in_top, impl):
+@pytest.mark.parametrize('seed,em_steps,correct_in_top,beta', [
+    (10, 1, 1, 1e-8), (11, 1, 2, 1e-8), (12, 3, 1, 1e-8), (13, 2, 3, 1e-8), (14, 1, 1, 1.0),
+    (15, 2, 1, 1.0)])
+def test_batch_write_matches_numpy(seed, em_steps, correct_in_top, beta, impl):
   # Random memory and batch: queries share slots, there are hits and misses of both labels.
-  cfg = make_config(em_steps=em_steps, correct_in_top=correct_in_top, write_impl=impl)
+  # beta = 1 is of the order of h: log(alpha h + beta) is then no constant shift of
+  # log(h + beta), so the first E-step's use of h^0 = alpha h is visible.
+  cfg = make_config(em_steps=em_steps, correct_in_top=correct_in_top, write_impl=impl,
+                    beta=beta)
   mem = random_memory(seed)
   q, y = random_batch(seed, 12)
   got, stats = mm.write(mem, q, y, cfg)

@@ -1,0 +1,91 @@
+"""The sharded memory on 8 host devices equals the whole memory on the same global batch."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mgan_jax import memory as mm
+from mgan_jax import sharded_memory as sm
+from tests.test_memory import as_np, assert_memory_close, random_batch, random_memory
+
+D = 8
+N, M = 64, 8
+
+
+def split(x, per=None):
+  return x.reshape((D, -1) + x.shape[1:])
+
+
+@pytest.mark.parametrize('k,c', [(4, 1), (6, 2)])
+def test_sharded_read_and_gradients_equal_the_whole_memory(k, c):
+  cfg = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=k, correct_in_top=c)
+  memory = random_memory(40, n=N)
+  q, _ = random_batch(40, D * 3)
+
+  def objective(mem, queries):
+    return jnp.sum(jnp.log(mm.read(mem, queries, cfg).prob_real + 1e-3))
+
+  want = mm.read(memory, q, cfg)
+  want_grad = jax.grad(objective, argnums=1)(memory, q)
+
+  @functools.partial(jax.pmap, axis_name='m')
+  def sharded(local, queries):
+    out = sm.read(local, queries, cfg, 'm')
+    grad = jax.grad(lambda qq: jnp.sum(jnp.log(sm.read(local, qq, cfg, 'm').prob_real
+                                               + 1e-3)))(queries)
+    return out, grad
+
+  out, grad = sharded(sm.shard(memory, D), split(q))
+  np.testing.assert_array_equal(np.asarray(out.indices).reshape(-1, k), want.indices)
+  np.testing.assert_allclose(np.asarray(out.prob_real).reshape(-1), want.prob_real, rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(grad).reshape(-1, M), want_grad, rtol=1e-4, atol=1e-6)
+
+
+CASES = [(1, 1, 1e-8), (2, 1, 1e-8), (1, 2, 1e-8), (2, 1, 1.0)]  # em_steps, c, beta
+
+
+@pytest.mark.parametrize('em_steps,correct_in_top,beta', CASES)
+def test_sharded_writes_equal_the_whole_memory_over_several_steps(em_steps, correct_in_top, beta):
+  cfg = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=5, em_steps=em_steps,
+                        correct_in_top=correct_in_top, write_impl='dense', beta=beta)
+  whole = random_memory(41, n=N)
+  local = sm.shard(whole, D)
+  write = jax.pmap(lambda mem, q, y: sm.write(mem, q, y, cfg, 'm', num_groups=2),
+                   axis_name='m')
+  for t in range(4):
+    q, y = random_batch(50 + t, D * 4)
+    y = jnp.asarray(np.r_[np.ones(D * 2), np.zeros(D * 2)].astype(np.int32))
+    # Each device's local batch: 2 real then 2 fake; the global order is all reals, fakes.
+    q_dev = jnp.concatenate([split(q[:D * 2]), split(q[D * 2:])], axis=1)
+    y_dev = jnp.concatenate([split(y[:D * 2]), split(y[D * 2:])], axis=1)
+    local, stats = write(local, q_dev, y_dev)
+    whole, want_stats = mm.write(whole, q, y, cfg)
+    assert_memory_close(sm.unshard(local), as_np(whole), atol=1e-6)
+    assert jax.tree.map(lambda s: int(s[0]), stats) == jax.tree.map(int, want_stats)
+    assert int(want_stats.real_misses + want_stats.fake_misses) > 0 or t > 0
+
+
+def test_sharded_sampling_and_diagnostics_equal_the_whole_memory():
+  memory = random_memory(42, n=N)
+  rng = jax.random.PRNGKey(3)
+  idx, keys = jax.pmap(lambda mem: sm.sample_keys(mem, rng, 10, 'm'), axis_name='m')(
+      sm.shard(memory, D))
+  want_idx, want_keys = mm.sample_keys(memory, rng, 10)
+  np.testing.assert_array_equal(idx[3], want_idx)
+  np.testing.assert_array_equal(keys[5], want_keys)
+  stats = mm.WriteStats(*(jnp.full((D,), v, jnp.int32) for v in (3, 1, 2, 2)))
+  got = jax.pmap(lambda mem, st: sm.diagnostics(mem, 'm', st), axis_name='m')(
+      sm.shard(memory, D), stats)
+  want = mm.diagnostics(memory, mm.WriteStats(*(jnp.int32(v) for v in (3, 1, 2, 2))))
+  for key, value in want.items():
+    np.testing.assert_allclose(got[key][0], value, rtol=1e-5, err_msg=key)
+
+
+def test_sharding_is_refused_when_it_cannot_work():
+  with pytest.raises(ValueError, match='does not split over 3 devices'):
+    sm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=4), 3)
+  with pytest.raises(ValueError, match='more than the 8 slots of one device'):
+    sm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=9), 8)
