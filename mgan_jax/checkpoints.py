@@ -35,6 +35,11 @@ def _flatten(tree, prefix=''):
   return out
 
 
+def is_structural(key: str) -> bool:
+  """Whether a flattened config key (``memory.num_slots``) is in a STRUCTURAL section."""
+  return any(key == s or key.startswith(s + '.') for s in STRUCTURAL)
+
+
 def config_differences(saved: dict, current: dict) -> list[tuple[str, Any, Any]]:
   """``(key, saved value, current value)`` for every leaf key that differs."""
   a, b = _flatten(saved), _flatten(current)
@@ -102,7 +107,7 @@ class Checkpointer:
         self._move_aside(step, e)
         continue
       diffs = config_differences(meta.get('config', {}), current)
-      structural = [d for d in diffs if d[0].startswith(STRUCTURAL)]
+      structural = [d for d in diffs if is_structural(d[0])]
       if structural:
         lines = '\n'.join(f'  {k}: {a!r} in the checkpoint, {b!r} now'
                           for k, a, b in structural)

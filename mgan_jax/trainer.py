@@ -19,6 +19,7 @@ import numpy as np
 from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
+from mgan_jax import sharded_memory as sm
 from mgan_jax import summary
 from mgan_jax import training
 
@@ -40,7 +41,12 @@ def maybe_initialize_distributed(config) -> None:
 
 
 def replicate(tree, num: int):
-  return jax.tree.map(lambda x: jnp.broadcast_to(x, (num,) + jnp.shape(x)), tree)
+  """A leading device axis of ``num`` copies, as host arrays that pmap shards itself.
+
+  Through the host because arrays committed to one device (e.g. restored by orbax) are
+  refused by pmap, whose inputs must match its own sharding; done once per run.
+  """
+  return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (num,) + np.shape(x)), tree)
 
 
 def unreplicate(tree):
@@ -113,6 +119,23 @@ class Trainer:
     except ValueError as e:
       raise ConfigError(f'{e}') from None
 
+  def to_devices(self, state: training.TrainState) -> training.TrainState:
+    """The host state -> the step's layout: replicated, or the memory split over devices."""
+    if not self.pmapped:
+      return state
+    if self.setup.memory_sharded:
+      return replicate(state.replace(memory=None), self.num_local).replace(
+          memory=sm.shard(jax.device_get(state.memory), self.num_local))
+    return replicate(state, self.num_local)
+
+  def to_host(self, state: training.TrainState) -> training.TrainState:
+    """The step's layout -> one copy of the state (the whole memory)."""
+    if not self.pmapped:
+      return state
+    if self.setup.memory_sharded:
+      return unreplicate(state.replace(memory=None)).replace(memory=sm.unshard(state.memory))
+    return unreplicate(state)
+
   def run(self) -> dict[str, float]:
     config, setup = self.config, self.setup
     os.makedirs(self.workdir, exist_ok=True)
@@ -136,8 +159,7 @@ class Trainer:
     generate = training.make_generate(setup, config.sample_bn_mode)
     z_fixed = jax.random.uniform(jax.random.fold_in(sample_rng, 0),
                                  (config.num_samples, setup.z_dim), jnp.float32, -1.0, 1.0)
-    if self.pmapped:
-      state = replicate(state, self.num_local)
+    state = self.to_devices(state)
     batches = data_lib.Batches(
         self.images, config.batch_size, config.seed,
         num_devices=self.num_local if self.pmapped else None,
@@ -188,7 +210,7 @@ class Trainer:
       window = []
 
     def write_samples(step, st):
-      single = unreplicate(st) if self.pmapped else st
+      single = self.to_host(st)
       memory = single.memory
       if memory is not None:
         _, keys = mm.sample_keys(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
@@ -232,8 +254,7 @@ class Trainer:
           write_samples(done, state)
         if done % config.checkpoint_every == 0 or last:
           flush_window(done)  # never save a state whose losses were not checked
-          ckpt.save(done, jax.device_get(unreplicate(state) if self.pmapped else state),
-                    config)
+          ckpt.save(done, jax.device_get(self.to_host(state)), config)
           last_good = done
     finally:
       batches.close()
@@ -252,7 +273,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 
 
 def final_state(config, workdir: str) -> Optional[tuple[Any, int]]:
-  """The newest good checkpoint of a run as ``(state, step)``, for sampling and evaluation."""
+  """The newest good checkpoint of a run as ``(state, step)``, for sampling and evaluation.
+
+  One copy of the state on one device; checkpoints always hold the whole memory.
+  """
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.memory_sharded = False
+    config.batch_size = 1  # only shapes matter here
   setup = training.make_setup(config, 1)
   target = training.init_state(setup, jax.random.PRNGKey(config.seed))
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),

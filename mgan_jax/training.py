@@ -9,7 +9,6 @@ global batch: batch-norm statistics, noise and slot samples are those of the glo
 """
 
 import dataclasses
-import functools
 from typing import Any, Callable, Optional
 
 import flax.struct
@@ -21,6 +20,7 @@ import optax
 from mgan_jax import losses
 from mgan_jax import memory as mm
 from mgan_jax import models
+from mgan_jax import sharded_memory as sm
 
 AXIS = 'batch'
 
@@ -54,6 +54,7 @@ class Setup:
   image_shape: tuple
   z_dim: int
   key_dim: int
+  memory_sharded: bool = False
 
   @property
   def uses_memory(self) -> bool:
@@ -98,6 +99,13 @@ def make_setup(config, num_replicas: int) -> Setup:
     if 2 * batch > memory_config.num_slots:
       raise ValueError(f'one write takes 2 * batch_size = {2 * batch} queries, more than '
                        f'memory.num_slots={memory_config.num_slots}')
+  sharded = bool(config.get('memory_sharded', False)) and memory_config is not None
+  if sharded:
+    if num_replicas < 2 or jax.process_count() > 1:
+      raise ValueError('memory_sharded=True splits the memory over the devices of one host: '
+                       f'needs 2 or more local devices and one host (have {num_replicas} '
+                       f'replicas, {jax.process_count()} hosts)')
+    sm.check_shards(memory_config, num_replicas)
   axis = AXIS if num_replicas > 1 else None
   key_dim = config.model.key_dim
   d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
@@ -111,7 +119,8 @@ def make_setup(config, num_replicas: int) -> Setup:
       d_eval=d_eval, g_eval=g_eval,
       d_tx=make_optimizer(config.optim, config.num_steps, config.optim.learning_rate),
       g_tx=make_optimizer(config.optim, config.num_steps, g_lr),
-      image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim)
+      image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim,
+      memory_sharded=sharded)
 
 
 def init_state(setup: Setup, rng: jax.Array) -> TrainState:
@@ -142,13 +151,39 @@ def preprocess(images: jax.Array, image_range: str) -> jax.Array:
   return x
 
 
-def generator_inputs(setup: Setup, memory: Optional[mm.Memory], rng: jax.Array, num: int):
+@dataclasses.dataclass(frozen=True)
+class MemoryOps:
+  """The memory functions a step uses: the whole memory on every replica (``memory``) or
+  the memory split over the replicas (``sharded_memory``); same results either way."""
+
+  read: Callable        # (memory, queries) -> ReadOutput
+  write: Callable       # (memory, queries, labels, num_groups) -> (memory, stats)
+  sample_keys: Callable  # (memory, rng, num) -> (indices, keys)
+  diagnostics: Callable  # (memory, stats) -> dict
+
+
+def memory_ops(config: mm.MemoryConfig, axis: Optional[str], sharded: bool) -> MemoryOps:
+  if sharded:
+    return MemoryOps(
+        read=lambda m, q: sm.read(m, q, config, axis),
+        write=lambda m, q, y, g: sm.write(m, q, y, config, axis, g),
+        sample_keys=lambda m, rng, num: sm.sample_keys(m, rng, num, axis),
+        diagnostics=lambda m, st: sm.diagnostics(m, axis, st))
+  return MemoryOps(
+      read=lambda m, q: mm.read(m, q, config),
+      write=lambda m, q, y, g: mm.write(m, q, y, config, axis_name=axis, num_groups=g),
+      sample_keys=lambda m, rng, num: mm.sample_keys(m, rng, num),
+      diagnostics=mm.diagnostics)
+
+
+def generator_inputs(setup: Setup, memory: Optional[mm.Memory], rng: jax.Array, num: int,
+                     sample_keys: Callable = mm.sample_keys):
   """``([z, K_c], K_c)`` for ``num`` samples: z ~ U(-1, 1), c ~ the real-slot histogram."""
   k_z, k_c = jax.random.split(rng)
   z = jax.random.uniform(k_z, (num, setup.z_dim), jnp.float32, -1.0, 1.0)
   if memory is None:
     return z, None
-  _, keys = mm.sample_keys(memory, k_c, num)
+  _, keys = sample_keys(memory, k_c, num)
   return jnp.concatenate([z, keys], axis=1), keys
 
 
@@ -173,7 +208,9 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   local = batch // num_replicas
   lam = config.mi_weight
   kind = config.loss
-  mem_cfg = setup.memory_config
+  ops = None
+  if setup.uses_memory:
+    ops = memory_ops(setup.memory_config, axis, setup.memory_sharded)
 
   def mean(x):
     return jax.lax.pmean(x, axis) if axis else x
@@ -189,7 +226,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     if memory is None:
       return losses.from_logit(logit), None
     q = mm.normalize(features)
-    return losses.from_probability(mm.read(memory, q, mem_cfg).prob_real), q
+    return losses.from_probability(ops.read(memory, q).prob_real), q
 
   def step(state: TrainState, images: jax.Array, rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
@@ -201,7 +238,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)
 
     # --- Discriminator update. ---
-    g_in, k_c = generator_inputs(setup, memory, k_d, batch)
+    g_in, k_c = generator_inputs(setup, memory, k_d, batch, ops and ops.sample_keys)
     g_in = this_replica(g_in)
     fake, g_stats = _apply(setup.g_train, state.g_params, state.g_stats, g_in, True)
     fake = jax.lax.stop_gradient(fake)
@@ -225,11 +262,10 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     if memory is not None:
       queries = jax.lax.stop_gradient(jnp.concatenate([q_real, q_fake]))
       labels = jnp.concatenate([jnp.ones(local, jnp.int32), jnp.zeros(local, jnp.int32)])
-      memory, write_stats = mm.write(memory, queries, labels, mem_cfg, axis_name=axis,
-                                     num_groups=2)
+      memory, write_stats = ops.write(memory, queries, labels, 2)
 
     # --- Generator update, with fresh z and slots from the written memory. ---
-    g_in, k_c = generator_inputs(setup, memory, k_g, batch)
+    g_in, k_c = generator_inputs(setup, memory, k_g, batch, ops and ops.sample_keys)
     g_in = this_replica(g_in)
 
     def g_loss_fn(g_params):
@@ -248,8 +284,8 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
 
     if memory is not None and config.memory_write_in_g_step:
       # The reference code's extra write: the G step's fake queries, label 0.
-      memory, _ = mm.write(memory, jax.lax.stop_gradient(q_gen), jnp.zeros(local, jnp.int32),
-                           mem_cfg, axis_name=axis)
+      memory, _ = ops.write(memory, jax.lax.stop_gradient(q_gen), jnp.zeros(local, jnp.int32),
+                            1)
 
     metrics.update({
         'd_loss': mean(d_loss), 'g_loss': mean(g_loss),
@@ -258,7 +294,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
     })
     if memory is not None:
-      metrics.update({f'memory/{k}': v for k, v in mm.diagnostics(memory, write_stats).items()})
+      metrics.update({f'memory/{k}': v for k, v in ops.diagnostics(memory, write_stats).items()})
     new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                            g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,
                            memory=memory)
@@ -289,11 +325,3 @@ def make_generate(setup: Setup, batch_stats_mode: str = 'batch') -> Callable:
     return out
 
   return generate
-
-
-def fixed_generator_inputs(setup: Setup, memory, rng, num: int):
-  """Deterministic inputs for comparable sample grids: fixed z, slots from ``memory``."""
-  return generator_inputs(setup, memory, rng, num)[0]
-
-
-functools  # noqa: B018  (kept for readers: the step is built with closures, not partials)

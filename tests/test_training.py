@@ -17,6 +17,7 @@ from experiments.configs import fashion
 from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
+from mgan_jax import sharded_memory
 from mgan_jax import trainer
 from mgan_jax import training
 from tests import tiny
@@ -89,6 +90,48 @@ def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=jax.tree_util.keystr(path))
     np.testing.assert_allclose(m8['d_loss'][0], m1['d_loss'], rtol=1e-5)
     np.testing.assert_allclose(m8['g_loss'][0], m1['g_loss'], rtol=1e-4, atol=1e-7)
+
+
+def test_sharded_memory_step_equals_the_replicated_memory_step():
+  devices = 8
+  base = dict(batch_size=16, **{'memory.key_init': 'random'})
+  images = fashion_images()[:16 * 3]
+  rep_setup = training.make_setup(tiny_fashion(**base), devices)
+  sh_setup = training.make_setup(tiny_fashion(memory_sharded=True, **base), devices)
+  assert sh_setup.memory_sharded and not rep_setup.memory_sharded
+  state = training.init_state(rep_setup, jax.random.PRNGKey(0))
+  rep_step = training.make_train_step(rep_setup, devices)
+  sh_step = training.make_train_step(sh_setup, devices)
+  rep = trainer.replicate(state, devices)
+  sh = trainer.replicate(state.replace(memory=None), devices).replace(
+      memory=sharded_memory.shard(state.memory, devices))
+  rng = jax.random.PRNGKey(1)
+  for t in range(3):
+    batch = images[16 * t:16 * (t + 1)].reshape(devices, 2, 28, 28, 1)
+    rep, m_rep = rep_step(rep, batch, rng)
+    sh, m_sh = sh_step(sh, batch, rng)
+    whole = sharded_memory.unshard(sh.memory)
+    first = trainer.unreplicate(rep.memory)
+    np.testing.assert_array_equal(whole.values, first.values)
+    np.testing.assert_array_equal(whole.ages, first.ages)
+    np.testing.assert_allclose(whole.hist, first.hist, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole.keys, first.keys, rtol=1e-4, atol=5e-5)
+    for a, b in zip(jax.tree.leaves(trainer.unreplicate(sh.replace(memory=None))),
+                    jax.tree.leaves(trainer.unreplicate(rep.replace(memory=None)))):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    for key in ('d_loss', 'g_loss', 'memory/effective_real_slots', 'memory/hit_rate'):
+      np.testing.assert_allclose(m_sh[key][0], m_rep[key][0], rtol=1e-4, err_msg=key)
+
+
+def test_sharded_memory_run_checkpoints_the_whole_memory_and_resumes(tmp_path):
+  config = tiny_fashion(memory_sharded=True, num_devices=8, batch_size=16, num_steps=2)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  config.num_steps = 3
+  trainer.train_and_evaluate(config, str(tmp_path))
+  state, step = trainer.final_state(config, str(tmp_path))
+  assert step == 3 and state.memory.keys.shape == (64, 16)
+  with pytest.raises(trainer.ConfigError, match='needs 2 or more local devices'):
+    trainer.Trainer(tiny_fashion(memory_sharded=True), str(tmp_path / 'x'))
 
 
 def test_step_changes_state_and_reports_memory_diagnostics():
@@ -223,6 +266,13 @@ def test_mismatched_checkpoint_is_reported_and_left_alone(tmp_path):
     trainer.train_and_evaluate(tiny_fashion(**{'memory.num_slots': 128}), str(tmp_path))
   assert 'memory.num_slots: 64 in the checkpoint, 128 now' in str(e.value)
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == before
+
+
+def test_structural_keys_are_whole_sections():
+  assert checkpoints.is_structural('memory.num_slots')
+  assert checkpoints.is_structural('data.shape')
+  assert not checkpoints.is_structural('memory_sharded')
+  assert not checkpoints.is_structural('data.shapes_seen')
 
 
 def test_corrupt_checkpoint_is_moved_aside_and_the_last_good_one_used(tmp_path):

@@ -76,4 +76,5 @@ def base_config() -> ml_collections.ConfigDict:
   config.profile_steps = 0             # > 0: trace this many steps with jax.profiler
   config.profile_start_after = 10      # ... starting this many steps after (re)start
   config.multihost = 'auto'            # auto (TPU pod slices) | on | off
+  config.memory_sharded = False        # split the memory's slots over the local devices
   return config
