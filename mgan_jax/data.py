@@ -10,6 +10,7 @@ Sources (``config.data.source``):
   affine-MNIST; made once with a fixed seed and cached beside the data.
 * ``folder`` — every PNG/JPEG under ``data_dir`` (the Chairs images), center-cropped and
   resized.
+* ``mixture`` — points of a 2D Gaussian mixture (:mod:`mgan_jax.toy`), float32.
 
 A data set that is not there raises :class:`DatasetNotFoundError`, whose message says how
 to prepare it; the entry points print it without a stack trace.
@@ -221,9 +222,12 @@ def load_images(data, split: str = 'train') -> np.ndarray:
     images = _cached(cache, make)
   elif source == 'folder':
     images = load_folder(data.get('data_dir'), data.shape[0], data.get('crop', 0))
+  elif source == 'mixture':
+    from mgan_jax import toy
+    images = toy.sample(data.mixture, data.num_examples, seed=0)
   else:
     raise ValueError(f"data.source must be one of debian, tfds, affine_mnist, folder, "
-                     f"got {source!r}")
+                     f"mixture, got {source!r}")
   if tuple(images.shape[1:]) != tuple(data.shape):
     raise ValueError(f'data set images have shape {images.shape[1:]}, the config says '
                      f'data.shape={tuple(data.shape)}')

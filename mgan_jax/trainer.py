@@ -21,6 +21,7 @@ from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
 from mgan_jax import sharded_memory as sm
 from mgan_jax import summary
+from mgan_jax import toy
 from mgan_jax import training
 
 
@@ -219,8 +220,17 @@ class Trainer:
         g_in = z_fixed
       images = np.asarray(generate(single, g_in))
       vr = (-1.0, 1.0) if config.data.image_range == 'symmetric' else (0.0, 1.0)
-      if len(setup.image_shape) != 3:
-        return  # 2D points: issue 4's scatter plots
+      if config.data.source == 'mixture':  # 2D points: a scatter plot and mode statistics
+        stats = toy.mode_statistics(images, config.data.mixture)
+        print(f"step {step}: {stats['modes']}/{stats['num_modes']} modes, "
+              f"{100 * stats['high_quality']:.1f}% high quality, reverse KL "
+              f"{stats['reverse_kl']:.3f}", flush=True)
+        writer.scalars(step, {f'modes/{k}': v for k, v in stats.items()})
+        picture = toy.scatter_image(images, config.data.mixture)
+        summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), picture)
+        writer.image(step, 'samples', picture)
+        writer.flush()
+        return
       grid = summary.image_grid(images, value_range=vr)
       summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), grid)
       writer.image(step, 'samples', grid)

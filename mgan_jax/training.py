@@ -142,12 +142,16 @@ def init_state(setup: Setup, rng: jax.Array) -> TrainState:
 
 
 def preprocess(images: jax.Array, image_range: str) -> jax.Array:
-  """uint8 images -> float32 in [0, 1] ('unit') or [-1, 1] ('symmetric')."""
+  """uint8 images -> float32 in [0, 1] ('unit') or [-1, 1] ('symmetric'); 'none': float
+  data (2D points) as they are."""
+  if image_range == 'none':
+    return images.astype(jnp.float32)
   x = images.astype(jnp.float32) / 255.0
   if image_range == 'symmetric':
     return 2.0 * x - 1.0
   if image_range != 'unit':
-    raise ValueError(f"data.image_range must be 'unit' or 'symmetric', got {image_range!r}")
+    raise ValueError(f"data.image_range must be 'unit', 'symmetric' or 'none', "
+                     f'got {image_range!r}')
   return x
 
 

@@ -98,3 +98,20 @@ def test_metrics_refuse_bad_input():
     metrics.inception_score(np.ones((10, 3)))
   with pytest.raises(ValueError, match='more than k=3'):
     metrics.precision_recall(np.zeros((3, 2)), np.zeros((8, 2)))
+
+
+def test_classifier_weights_round_trip_and_missing_weights_are_explained(tmp_path):
+  import jax
+  import jax.numpy as jnp
+  from mgan_jax import classifier
+  params = classifier.Classifier().init(jax.random.PRNGKey(1), jnp.zeros((1, 28, 28, 1)))
+  path = classifier.save(params['params'], 'fashion', str(tmp_path / 'c.msgpack'))
+  loaded = classifier.load('fashion', path)
+  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(params['params'])):
+    np.testing.assert_array_equal(a, b)
+  probs, feats = classifier.batched(classifier.make_apply(loaded),
+                                    np.zeros((7, 28, 28, 1), np.float32), batch=3)
+  assert probs.shape == (7, 10) and feats.shape == (7, classifier.FEATURE_DIM)
+  np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+  with pytest.raises(FileNotFoundError, match='experiments.train_classifier --dataset=mnist'):
+    classifier.load('mnist', str(tmp_path / 'none.msgpack'))

@@ -19,9 +19,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.tfds_download = False    # let tfds download and prepare a missing data set
   config.data.shape = (28, 28, 1)      # H, W, C of the training images
   config.data.crop = 0                 # center crop before resizing (0: largest square)
-  config.data.image_range = 'unit'     # unit ([0, 1], sigmoid G) | symmetric ([-1, 1], tanh G)
+  config.data.image_range = 'unit'     # unit ([0,1], sigmoid G) | symmetric ([-1,1], tanh G) | none
   config.data.random_flip = False     # random horizontal flips (the reference's CIFAR-10)
   config.data.affine_copies = 1        # affine-MNIST: transformed copies per digit
+  config.data.mixture = ''             # source=mixture: ring8 | grid25 (mgan_jax.toy)
+  config.data.num_examples = 0         # source=mixture: points drawn once (seed 0)
   config.data.cache_dir = ''           # cache of decoded/resized arrays ('' = data_dir/mgan_cache)
 
   # --- Networks (mgan_jax.models registries). ---
