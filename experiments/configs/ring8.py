@@ -3,10 +3,10 @@
     python -m experiments.train --config=ring8 --workdir=runs/ring8_memory
     python -m experiments.train --config=ring8 --config.model.kind=dcgan --workdir=runs/ring8_dcgan
 
-MLP nets (2 hidden layers of 128), batch 64, N=4096, k=128; 2,500 samples scored every sample_every steps: modes
-covered, share within 3 sigma, reverse KL of the mode histogram (mgan_jax.toy); a scatter
-plot over the mode centres. Published reference points: VEEGAN Table 1 (e.g. GAN 1/8
-modes, VEEGAN 8/8 with 52.9% high quality). Run time and results here: not yet measured.
+MLP nets (2 hidden layers of 128), batch 64, N=4096, k=128; 2,500 samples scored every
+sample_every steps: modes covered, share within 3 sigma, reverse KL of the mode histogram
+(mgan_jax.toy), and a scatter plot over the mode centres. Published reference points:
+VEEGAN Table 1 and PacGAN Tables 1-2. Run time and results here: not yet measured.
 """
 
 from experiments.configs import base
