@@ -102,12 +102,12 @@ def test_metrics_refuse_bad_input():
 
 def test_classifier_weights_round_trip_and_missing_weights_are_explained(tmp_path):
   import jax
-  import jax.numpy as jnp
   from mgan_jax import classifier
-  params = classifier.Classifier().init(jax.random.PRNGKey(1), jnp.zeros((1, 28, 28, 1)))
-  path = classifier.save(params['params'], 'fashion', str(tmp_path / 'c.msgpack'))
+  variables = classifier.init_variables(jax.random.PRNGKey(1))
+  path = classifier.save(variables, 'fashion', str(tmp_path / 'c.msgpack'))
   loaded = classifier.load('fashion', path)
-  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(params['params'])):
+  assert set(loaded) == {'params', 'batch_stats'}
+  for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(variables)):
     np.testing.assert_array_equal(a, b)
   probs, feats = classifier.batched(classifier.make_apply(loaded),
                                     np.zeros((7, 28, 28, 1), np.float32), batch=3)
