@@ -64,6 +64,9 @@ class MemoryConfig:
       ``Gamma^T Q`` as one matmul (best on TPU/GPU and for N up to ~64k); 'sparse' sums over
       the B*k (query, slot) pairs with segment sums (cost independent of N); 'auto' picks
       'dense' when N <= 64 k.
+    topk: 'exact' (lax.top_k, ties to the lower index) or 'approx' (lax.approx_max_k with
+      recall target ``approx_recall``: fast on TPU; on CPU XLA computes it exactly).
+    approx_recall: the recall target of 'approx', in (0, 1].
   """
 
   num_slots: int = 4096
@@ -77,6 +80,8 @@ class MemoryConfig:
   init_hist: float = 1e-5
   key_init: str = 'zeros'
   write_impl: str = 'auto'
+  topk: str = 'exact'
+  approx_recall: float = 0.95
 
   def __post_init__(self):
     def need(ok: bool, message: str):
@@ -108,6 +113,9 @@ class MemoryConfig:
          f'key_init must be one of {_KEY_INITS}, got {self.key_init!r}')
     need(self.write_impl in _WRITE_IMPLS,
          f'write_impl must be one of {_WRITE_IMPLS}, got {self.write_impl!r}')
+    need(self.topk in ('exact', 'approx'), f"topk must be 'exact' or 'approx', got {self.topk!r}")
+    need(isinstance(self.approx_recall, (int, float)) and 0.0 < self.approx_recall <= 1.0,
+         f'approx_recall must be in (0, 1], got {self.approx_recall!r}')
 
   @property
   def dense_write(self) -> bool:
@@ -269,6 +277,14 @@ def similarity_scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
   return sims, scores
 
 
+def top_k(scores: jax.Array, config: MemoryConfig, k: Optional[int] = None):
+  """The k (default choose_k) best slots per row: exact, or approximate if configured."""
+  k = config.choose_k if k is None else k
+  if config.topk == 'approx':
+    return jax.lax.approx_max_k(scores, k, recall_target=config.approx_recall)
+  return jax.lax.top_k(scores, k)
+
+
 def slot_scores(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax.Array:
   """``s_i(q) = kappa K_i . q + log(h_i + beta)`` for every query and slot, [B, N]."""
   check_memory(memory, config)
@@ -286,7 +302,7 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig) -> ReadOutput
   check_memory(memory, config)
   check_queries(queries, config)
   _, scores = similarity_scores(memory, queries, config)
-  top_scores, indices = jax.lax.top_k(scores, config.choose_k)
+  top_scores, indices = top_k(scores, config)
   posterior = jax.nn.softmax(top_scores, axis=-1)
   real = jax.lax.stop_gradient(memory.values)[indices].astype(posterior.dtype)
   return ReadOutput(prob_real=jnp.sum(posterior * real, axis=-1), indices=indices,
@@ -309,7 +325,7 @@ def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
 
 def _conditional_topk(memory, scores, labels, config):
   same = memory.values[None, :] == labels[:, None].astype(memory.values.dtype)
-  cond_scores, indices = jax.lax.top_k(jnp.where(same, scores, -jnp.inf), config.choose_k)
+  cond_scores, indices = top_k(jnp.where(same, scores, -jnp.inf), config)
   return indices, jnp.isfinite(cond_scores)
 
 

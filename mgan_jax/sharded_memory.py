@@ -78,7 +78,7 @@ def read(local: mm.Memory, queries: jax.Array, config: mm.MemoryConfig,
   q_all = jax.lax.all_gather(queries.astype(jnp.float32), axis_name, tiled=True)
   local = jax.lax.stop_gradient(local)
   _, scores = mm.similarity_scores(local, q_all, config)
-  top, idx = jax.lax.top_k(scores, config.choose_k)
+  top, idx = mm.top_k(scores, config)
   top, (indices, values) = _merge(top, (idx + _offset(axis_name, n_local), local.values[idx]),
                                   config.choose_k, axis_name)
   mine = jax.lax.axis_index(axis_name) * batch
@@ -109,7 +109,7 @@ def plan_write(local: mm.Memory, queries: jax.Array, labels: jax.Array,
   hit = jnp.any(best_values == y_all[:, None], axis=-1)
 
   same = local.values[None, :] == y_all[:, None]
-  cond, idx = jax.lax.top_k(jnp.where(same, scores, -jnp.inf), config.choose_k)
+  cond, idx = mm.top_k(jnp.where(same, scores, -jnp.inf), config)
   cond, (indices, cond_sims, cond_hist) = _merge(
       cond, (idx + offset, jnp.take_along_axis(sims, idx, 1), local.hist[idx]),
       config.choose_k, axis_name)

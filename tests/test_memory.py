@@ -74,6 +74,8 @@ def test_config_refuses_impossible_hyperparameters():
       (dict(correct_in_top=7), 'correct_in_top'),
       (dict(key_init='ones'), 'key_init'),
       (dict(write_impl='fast'), 'write_impl'),
+      (dict(topk='fast'), 'topk'),
+      (dict(approx_recall=0.0), 'approx_recall'),
       (dict(choose_k=2.0), 'choose_k'),
   ]:
     with pytest.raises(ValueError, match=fragment):
@@ -140,6 +142,19 @@ def test_scores_topk_posterior_and_output_match_numpy(seed, kappa):
   np.testing.assert_allclose(out.posterior, np.array(want_post), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(out.prob_real, want_p, rtol=1e-5, atol=1e-6)
   assert np.all((0 <= out.prob_real) & (out.prob_real <= 1))
+
+
+def test_approximate_topk_option_reads_and_writes():
+  # On CPU, XLA computes approx_max_k exactly, so the results equal the exact ones here; on
+  # TPU they differ by the recall (benchmarks/topk_recall.py measures it).
+  exact, approx = make_config(), make_config(topk='approx', approx_recall=0.9)
+  mem = random_memory(26)
+  q, y = random_batch(26, 8)
+  a, b = mm.read(mem, q, exact), mm.read(mem, q, approx)
+  assert b.indices.shape == (8, 6)
+  if jax.default_backend() == 'cpu':
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert_memory_equal(mm.write(mem, q, y, exact)[0], mm.write(mem, q, y, approx)[0])
 
 
 def test_topk_ties_go_to_the_lower_index():
