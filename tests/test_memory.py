@@ -552,3 +552,22 @@ def test_shape_errors_are_raised_at_trace_time_under_jit():
   # Values cannot be seen while tracing; under jit the trainer's finite-loss check catches
   # non-finite queries, so this compiles and runs.
   write(mem, 2 * q, y, config=cfg)
+
+
+def test_reference_init_gives_the_first_real_slots_one_shared_key():
+  # At K = 0 every score ties, so every real query's S_y is slots 0..k-1 with uniform
+  # responsibilities: they all get the batch's mean direction and equal histograms, and
+  # from then on equal slots get equal updates. Random unit keys break the tie.
+  cfg = make_config(choose_k=4)
+  q, _ = random_batch(30, 8)
+  real = jnp.ones(8, jnp.int32)
+  mem, _ = mm.write(mm.init(cfg), q, real, cfg)
+  keys = np.asarray(mem.keys[:4])
+  np.testing.assert_allclose(keys @ keys.T, 1.0, rtol=1e-6)
+  np.testing.assert_allclose(keys[0], mm.normalize(jnp.mean(q, axis=0)), rtol=1e-5)
+  assert len(set(np.asarray(mem.hist[:4]).tolist())) == 1
+  rand = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=4, key_init='random')
+  mem, _ = mm.write(mm.init(rand, jax.random.PRNGKey(0)), q, real, rand)
+  touched = np.flatnonzero(np.asarray(mem.ages) == 0)
+  k = np.asarray(mem.keys)[touched]
+  assert len(touched) > 4 and np.min(k @ k.T) < 0.99

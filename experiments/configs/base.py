@@ -49,7 +49,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.memory.em_steps = 1           # T
   config.memory.correct_in_top = 1
   config.memory.init_hist = 1e-5
-  config.memory.key_init = 'zeros'     # zeros (reference) | random
+  # random: unit keys on the sphere. 'zeros' is the reference code's init, but with it every
+  # score ties, the first real batch gives slots 0..k-1 identical keys and histograms, and a
+  # deterministic write never breaks that symmetry: the real memory stays one direction and
+  # the generator ignores the slot (WORKSPACE.md, results log). The reference code escapes
+  # only through scatter_update races on duplicate indices.
+  config.memory.key_init = 'random'    # random | zeros (reference)
   config.memory.write_impl = 'auto'    # auto | dense | sparse
 
   # --- Objective and optimisation. ---
