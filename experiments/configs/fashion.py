@@ -1,11 +1,10 @@
 """MemoryGAN on Fashion-MNIST (the paper's first data set; SPEC section 5 hyperparameters).
 
-    python -m experiments.train --config=fashion --workdir=runs/fashion
+    python -m experiments.train --config=fashion --workdir=runs/fashion_memory
 
-Data: Debian's dataset-fashion-mnist (no network). Expected: on a 2-core CPU (no
-accelerator) about 4.4 steps/s at batch 64, i.e. about 75 min for the default 20,000 steps
-(WORKSPACE.md, results log); recognisable garments by step ~3,000 and clean per-slot
-grids (one garment type per row) by the end.
+Data: Debian's dataset-fashion-mnist (no network). Memory keys start as random unit vectors
+(see base.py; --config.memory.key_init=zeros is the reference code's init). Run time and
+results on this project's 2-core CPU: WORKSPACE.md, results log (EXPECTED_FILLED_AT_END).
 """
 
 from experiments.configs import base
