@@ -335,3 +335,17 @@ def test_sample_command_writes_grids_from_a_checkpoint(tmp_path):
     assert (out / name).exists(), name
   assert np.load(out / 'samples.npy').shape == (6, 28, 28, 1)
   assert len(json.loads((out / 'memory.json').read_text())['slots_in_rows']) == 2
+
+
+def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
+  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
+  r = run_cli(f'--workdir={tmp_path}', '--num_samples=60', module='experiments.evaluate')
+  assert r.returncode == 0, r.stderr[-3000:]
+  result = json.loads((tmp_path / 'eval.json').read_text())
+  for key in ('fid', 'kid', 'kid_std', 'precision', 'recall', 'density', 'coverage',
+              'classifier_score', 'classifier_score_test_set'):
+    assert np.isfinite(result['scores'][key]), key
+  assert result['scores']['classifier_score_test_set'] > 5  # a real classifier on real data
+  protocol = result['protocol']
+  assert protocol['num_generated'] == 60 and protocol['reference_size'] == 10000
+  assert protocol['checkpoint_step'] == 2 and 'test accuracy 0.92' in protocol['feature_extractor']
