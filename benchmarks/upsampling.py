@@ -64,8 +64,8 @@ def main(argv):
       jax.block_until_ready(f(variables['params']))
       times.append(time.perf_counter() - t0)
     results[name] = (1e3 * float(np.median(times)), out)
-  (a, (_, out_a)), (b, (_, out_b)) = results.values()
-  diff = float(jnp.max(jnp.abs(out_a[1] - out_b[1])))
+  (a, ((_, out_a), _)), (b, ((_, out_b), _)) = results.values()  # ((loss, images), grads)
+  diff = float(jnp.max(jnp.abs(out_a - out_b)))
   print(f'# fashion generator forward + backward, batch {_BATCH.value}, device '
         f'{jax.devices()[0].device_kind}')
   for name, (ms, _) in results.items():

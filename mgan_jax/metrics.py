@@ -15,7 +15,6 @@ pool3); see the evaluation code for which one each data set uses.
 from typing import Optional
 
 import numpy as np
-from scipy import linalg
 
 
 def _as_features(x, name: str) -> np.ndarray:
@@ -33,24 +32,26 @@ def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
   return f.mean(axis=0), np.cov(f, rowvar=False)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-  """``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between two Gaussians.
+def _trace_sqrt_product(s1, s2) -> float:
+  """``Tr (S1 S2)^(1/2)`` for symmetric PSD S1, S2, as the sum of the square roots of the
+  eigenvalues of the symmetric ``S1^(1/2) S2 S1^(1/2)`` (same spectrum as S1 S2). Stable
+  for singular covariances (dead ReLU features), where ``sqrtm(S1 S2)`` is not."""
+  w, v = np.linalg.eigh(s1)
+  root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+  eig = np.linalg.eigvalsh(root @ s2 @ root)
+  return float(np.sum(np.sqrt(np.clip(eig, 0.0, None))))
 
-  If the product is near-singular, adds ``eps`` to both diagonals (as the reference FID
-  code does); a small imaginary part from ``sqrtm`` is dropped.
-  """
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+  """``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between two Gaussians."""
   mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
   s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
   if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1),) * 2:
     raise ValueError(f'shape mismatch: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / '
                      f'{s2.shape}')
   diff = mu1 - mu2
-  covmean = linalg.sqrtm(s1 @ s2)
-  if not np.all(np.isfinite(covmean)):
-    offset = np.eye(len(s1)) * eps
-    covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-  covmean = np.real(covmean)
-  return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+  s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
+  return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product(s1, s2))
 
 
 def fid(features_a, features_b) -> float:
