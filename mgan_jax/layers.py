@@ -33,9 +33,21 @@ def batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
                       use_scale=False, axis_name=axis_name)
 
 
-def layer_norm() -> nn.LayerNorm:
-  """tf.contrib.layers.layer_norm: statistics over H, W, C; parameters per channel."""
-  return nn.LayerNorm(reduction_axes=(1, 2, 3), feature_axes=-1, epsilon=1e-6)
+def layer_norm(ndim: int = 4) -> nn.LayerNorm:
+  """tf.contrib.layers.layer_norm: statistics over every non-batch axis (H, W, C for
+  images), parameters per channel."""
+  return nn.LayerNorm(reduction_axes=tuple(range(1, ndim)), feature_axes=-1, epsilon=1e-6)
+
+
+def norm_and_activate(x, norm: str, act: str, train: bool, bn_axis_name: Optional[str]):
+  """slim's normalizer_fn then activation_fn; call inside a compact module."""
+  if norm == 'bn':
+    x = batch_norm(train, bn_axis_name)(x)
+  elif norm == 'ln':
+    x = layer_norm(x.ndim)(x)
+  elif norm != 'none':
+    raise ValueError(f"norm must be 'bn', 'ln' or 'none', got {norm!r}")
+  return ACTIVATIONS[act](x)
 
 
 # A 4x4 stride-2 'SAME' transposed convolution (lax.conv_transpose pads the stride-dilated
@@ -121,11 +133,7 @@ class ConvBlock(nn.Module):
     else:
       x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
                   padding='SAME', use_bias=use_bias, kernel_init=INIT)(x)
-    if self.norm == 'bn':
-      x = batch_norm(self.train, self.bn_axis_name)(x)
-    elif self.norm == 'ln':
-      x = layer_norm()(x)
-    return ACTIVATIONS[self.act](x)
+    return norm_and_activate(x, self.norm, self.act, self.train, self.bn_axis_name)
 
 
 class DenseBlock(nn.Module):
@@ -138,11 +146,7 @@ class DenseBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.Dense(self.features, use_bias=self.norm == 'none', kernel_init=INIT)(x)
-    if self.norm == 'bn':
-      x = batch_norm(self.train, self.bn_axis_name)(x)
-    elif self.norm == 'ln':
-      x = nn.LayerNorm(epsilon=1e-6)(x)
-    return ACTIVATIONS[self.act](x)
+    return norm_and_activate(x, self.norm, self.act, self.train, self.bn_axis_name)
 
 
 def mean_pool(x):
