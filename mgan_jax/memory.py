@@ -63,7 +63,7 @@ class MemoryConfig:
       'dense' scatters the responsibilities into a [B, N] matrix and forms the pulls
       ``Gamma^T Q`` as one matmul (best on TPU/GPU and for N up to ~64k); 'sparse' sums over
       the B*k (query, slot) pairs with segment sums (cost independent of N); 'auto' picks
-      'dense' when N <= 64 k.
+      'dense' when N <= 64 * choose_k.
     topk: 'exact' (lax.top_k, ties to the lower index) or 'approx' (lax.approx_max_k with
       recall target ``approx_recall``: fast on TPU; on CPU XLA computes it exactly).
     approx_recall: the recall target of 'approx', in (0, 1].
