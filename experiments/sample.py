@@ -43,6 +43,27 @@ def histogram_image(weights, height: int = 120):
   return img
 
 
+def key_statistics(memory, top: int = 20) -> dict:
+  """How distinct the real slots are: cosines among the keys of the ``top`` most used real
+  slots and among all real keys, and the histogram of real and fake slots."""
+  import numpy as np
+  keys, hist = np.asarray(memory.keys), np.asarray(memory.hist)
+  real = np.asarray(memory.values) == 1
+  order = np.argsort(-(hist * real))[:min(top, int(real.sum()))]
+  out = {'num_real_slots': int(real.sum()), 'mean_hist': float(hist.mean())}
+  for name, k in (('top_real', keys[order]), ('all_real', keys[real])):
+    if len(k) > 1:
+      cos = (k @ k.T)[np.triu_indices(len(k), 1)]
+      out[f'{name}_key_cosine_min'] = float(cos.min())
+      out[f'{name}_key_cosine_mean'] = float(cos.mean())
+  out['top_real_hist'] = np.round(hist[order][:5], 3).tolist()
+  if real.any():
+    out['real_hist_median'] = float(np.median(hist[real]))
+  if (~real).any():
+    out['fake_hist_median'] = float(np.median(hist[~real]))
+  return out
+
+
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
@@ -88,6 +109,7 @@ def main(argv):
     weights = np.asarray(state.memory.hist * state.memory.values)
     summary.write_png(os.path.join(outdir, 'slot_hist.png'), histogram_image(weights))
     d = {k: float(v) for k, v in mm.diagnostics(state.memory).items()}
+    d.update(key_statistics(state.memory))
     with open(os.path.join(outdir, 'memory.json'), 'w') as f:
       json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(), **d}, f, indent=2)
     written += ['slots.png', 'slot_hist.png', 'memory.json']

@@ -189,5 +189,4 @@ class ResidualBlock(nn.Module):
       h = block(c, 3, 1, norm='none', act='none')(h) + x
     else:
       raise ValueError(f'resample must be down, up or None, got {self.resample!r}')
-    h = layer_norm()(h) if self.norm == 'ln' else batch_norm(self.train, self.bn_axis_name)(h)
-    return ACTIVATIONS[self.act](h)
+    return norm_and_activate(h, self.norm, self.act, self.train, self.bn_axis_name)

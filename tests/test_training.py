@@ -334,7 +334,10 @@ def test_sample_command_writes_grids_from_a_checkpoint(tmp_path):
   for name in ('samples.png', 'slots.png', 'slot_hist.png', 'samples.npy', 'memory.json'):
     assert (out / name).exists(), name
   assert np.load(out / 'samples.npy').shape == (6, 28, 28, 1)
-  assert len(json.loads((out / 'memory.json').read_text())['slots_in_rows']) == 2
+  report = json.loads((out / 'memory.json').read_text())
+  assert len(report['slots_in_rows']) == 2
+  assert -1.0 <= report['top_real_key_cosine_min'] <= report['top_real_key_cosine_mean'] <= 1.0
+  assert report['num_real_slots'] > 0 and report['mean_hist'] > 0
 
 
 def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
