@@ -24,12 +24,16 @@ class ConvEncoder(nn.Module):
   affmnist (40x40): features (64, 128, 256) with ``extra_1x1``, as the reference code.
   celeba/chairs (64x64): features (64, 128, 256, 512).
   The first conv has no norm; the others and the final conv have batch norm (slim's
-  default, as the reference code's query conv).
+  default, as the reference code's query conv). ``final_norm='none'`` (with a bias) is the
+  DCGAN baseline's last layer: batch norm right before a linear logit head would give the
+  real and the fake batch (normalised separately) the same mean logit, so D could not tell
+  them apart on average.
   """
 
   key_dim: int
   features: Sequence[int] = (64, 128, 256)
   extra_1x1: bool = False
+  final_norm: str = 'bn'
   train: bool = True
   bn_axis_name: Optional[str] = None
 
@@ -41,7 +45,7 @@ class ConvEncoder(nn.Module):
       if self.extra_1x1 and i > 0:
         x = block(f, 1, 1, act='lrelu')(x)
     size = x.shape[1]
-    x = block(self.key_dim, size, size, act='none')(x)
+    x = block(self.key_dim, size, size, norm=self.final_norm, act='none')(x)
     return x.reshape(x.shape[0], -1)
 
 
@@ -204,8 +208,11 @@ def build_models(model_config, *, key_dim: int, train: bool,
   encoder_cls = _lookup(ENCODERS, model_config.encoder, 'encoder')
   generator_cls = _lookup(GENERATORS, model_config.generator, 'generator')
   common = dict(train=train, bn_axis_name=bn_axis_name)
-  encoder = encoder_cls(key_dim=key_dim, **dict(model_config.encoder_kwargs), **common)
-  generator = generator_cls(**dict(model_config.generator_kwargs), **common)
   if model_config.kind not in ('memory', 'dcgan'):
     raise ValueError(f"model.kind must be 'memory' or 'dcgan', got {model_config.kind!r}")
+  encoder_kwargs = dict(model_config.encoder_kwargs)
+  if model_config.kind == 'dcgan' and 'final_norm' in encoder_cls.__dataclass_fields__:
+    encoder_kwargs.setdefault('final_norm', 'none')  # no batch norm before the logit head
+  encoder = encoder_cls(key_dim=key_dim, **encoder_kwargs, **common)
+  generator = generator_cls(**dict(model_config.generator_kwargs), **common)
   return Discriminator(encoder, logit_head=model_config.kind == 'dcgan'), generator

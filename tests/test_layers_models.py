@@ -88,6 +88,28 @@ def test_registry_networks_have_the_right_shapes(image_shape, enc, gen, enc_kwar
     assert out.shape == (3,) + image_shape
 
 
+def test_dcgan_logit_mean_depends_on_the_batch():
+  # Batch norm right before a linear head would centre every batch: the mean logit of a real
+  # and of a fake batch (normalised separately in training mode) would both equal the bias.
+  config = _model_config('conv', 'conv', {'features': (8, 8, 8)},
+                         {'out_channels': 1, 'base_size': 7, 'base_features': 8,
+                          'hidden': (16,), 'up_features': (8,), 'out_act': 'sigmoid'}, 'dcgan')
+  d, _ = models.build_models(config, key_dim=12, train=True)
+  a = jax.random.uniform(jax.random.PRNGKey(0), (16, 28, 28, 1))
+  b = 0.5 * jax.random.uniform(jax.random.PRNGKey(1), (16, 28, 28, 1)) ** 3
+  d_vars = d.init(jax.random.PRNGKey(2), a)
+  (_, logit_a), _ = d.apply(d_vars, a, mutable=['batch_stats'])
+  (_, logit_b), _ = d.apply(d_vars, b, mutable=['batch_stats'])
+  gap = abs(float(jnp.mean(logit_a) - jnp.mean(logit_b)))
+  assert gap > 0.1 * float(jnp.std(logit_a)), (gap, float(jnp.std(logit_a)))
+  # MemoryGAN keeps the reference code's batch norm on the query conv: centred features.
+  config.kind = 'memory'
+  memory_d, _ = models.build_models(config, key_dim=12, train=True)
+  m_vars = memory_d.init(jax.random.PRNGKey(2), a)
+  (features, _), _ = memory_d.apply(m_vars, b, mutable=['batch_stats'])
+  np.testing.assert_allclose(jnp.mean(features, axis=0), 0.0, atol=1e-5)
+
+
 def test_unknown_network_names_are_listed():
   known = r"unknown encoder 'vit'; known: \['conv', 'mlp', 'resnet'\]"
   with pytest.raises(ValueError, match=known):
