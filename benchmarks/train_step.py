@@ -1,12 +1,17 @@
 r"""Images/s of the full train step, MemoryGAN next to the DCGAN step with identical networks.
 
     python -m benchmarks.train_step --config=fashion [--steps=100] [--config.batch_size=64]
+    python -m benchmarks.train_step --config=cifar10 --synthetic_data   # no data set needed
 
 Both steps are built from the same config (the DCGAN one with model.kind='dcgan': the same
 nets, a logit head instead of the memory), compiled, warmed up, then timed in one process
 on the same data, alternating blocks of steps so that both see the same machine load.
 Prints the device kind, device count, batch, step time, images/s, the memory's overhead
-(ratio of step times) and XLA's FLOP count per step. Not a test.
+(ratio of step times), XLA's FLOP count per step, and the share of the machine's matmul
+peak that the step achieves (the peak measured in the same run: the best of a few square
+float32 matmuls). ``--synthetic_data`` feeds uniform random images of the config's shape
+(for timing configs whose data set is not on the machine; the numbers of a step do not
+depend on the pixels). Not a test.
 """
 
 import copy
@@ -23,6 +28,28 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config name or path.')
 _STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per model (in blocks of 10).')
 _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
+_SYNTHETIC = flags.DEFINE_bool('synthetic_data', False,
+                               'Random images of the config shape instead of the data set.')
+_PEAK_SIZES = flags.DEFINE_list('peak_sizes', ['1024', '2048', '4096'],
+                                'Square float32 matmul sizes for the peak measurement.')
+
+
+def matmul_peak(sizes, repeats: int = 5):
+  """``(flop/s, n)``: the best float32 matmul rate over square sizes ``n``, jitted."""
+  best = (0.0, 0)
+  for n in sizes:
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jax.numpy.float32)
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jax.numpy.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(f(a, b))
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      jax.block_until_ready(f(a, b))
+      times.append(time.perf_counter() - t0)
+    rate = 2.0 * n ** 3 / min(times)
+    best = max(best, (rate, n))
+  return best
 
 
 def build(config, images):
@@ -51,7 +78,13 @@ def main(argv):
   del argv
   from mgan_jax import data
   config = _CONFIG.value
-  images = data.load_images(config.data)
+  if _SYNTHETIC.value:
+    shape = (max(config.batch_size, 256),) + tuple(config.data.shape)
+    images = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    if config.data.image_range == 'none':
+      images = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+  else:
+    images = data.load_images(config.data)
   dcgan = copy.deepcopy(config)
   dcgan.model.kind = 'dcgan'
   runs = {}
@@ -74,15 +107,23 @@ def main(argv):
         r['state'], _ = r['step'](r['state'], r['batch'], jax.random.PRNGKey(1))
       jax.block_until_ready(r['state'])
       r['times'].append((time.perf_counter() - t0) / 10)
+  peak, peak_n = matmul_peak([int(n) for n in _PEAK_SIZES.value])
   dev = jax.devices()[0]
   print(f'# {config.data.name}: device {dev.device_kind} ({jax.default_backend()}), '
         f'{runs["memorygan"]["n"]} device(s), global batch {config.batch_size}, '
-        f'jax {jax.__version__}')
-  print('| model | step ms (median) | images/s | steps/s | XLA GFLOP/step |')
-  print('|---|---|---|---|---|')
+        f'jax {jax.__version__}, {"synthetic" if _SYNTHETIC.value else "real"} images')
+  print(f'measured matmul peak: {peak / 1e9:.1f} GFLOP/s (float32, {peak_n}x{peak_n}, '
+        f'one device)')
+  print('| model | step ms (median) | images/s | steps/s | XLA GFLOP/step | GFLOP/s | '
+        'share of matmul peak |')
+  print('|---|---|---|---|---|---|---|')
   for name, r in runs.items():
     t = float(np.median(r['times']))
-    flops = f"{r['flops'] / 1e9:.2f}" if r['flops'] else 'n/a'
+    if r['flops']:
+      rate = r['flops'] / t
+      flops = f"{r['flops'] / 1e9:.2f} | {rate / 1e9:.1f} | {100 * rate / peak:.0f}%"
+    else:
+      flops = 'n/a | n/a | n/a'
     print(f"| {name} | {1e3 * t:.1f} | {config.batch_size / t:.0f} | {1 / t:.2f} | {flops} |")
   ratio = np.median(runs['memorygan']['times']) / np.median(runs['dcgan']['times'])
   print(f'memory overhead: MemoryGAN step / DCGAN step = {ratio:.3f} '
