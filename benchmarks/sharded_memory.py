@@ -131,7 +131,8 @@ def main(argv):
     if 'whole_ms' in first:
       print(f'unsharded mgan_jax.memory, one device: {first["whole_ms"]:.1f} ms, '
             f'{first["whole_flops"] / 1e9:.2f} GFLOP, {first["whole_bytes"] / 1e9:.2f} GB')
-    print('| devices | slots/device | wall ms (median) | GFLOP per device | GB accessed per device |')
+    print('| devices | slots/device | wall ms (median) | GFLOP per device | '
+          'GB accessed per device |')
     print('|---|---|---|---|---|')
     for r in rows:
       print(f'| {r["devices"]} | {r["slots_per_device"]} | {r["ms"]:.1f} | '

@@ -109,7 +109,7 @@ def torch_model(config):
 
     @torch.no_grad()
     def write(self, q, labels):
-      n, (batch, m) = self.keys.shape[0], q.shape
+      n, batch = self.keys.shape[0], q.shape[0]
       sims, scores = self.scores(q)
       hit = self.values[scores.argmax(1)] == labels       # correct_in_top = 1
       masked = torch.where(self.values[None] == labels[:, None], scores, -math.inf)

@@ -92,14 +92,20 @@ class Checkpointer:
     self.manager.close()
     self._open()
 
-  def restore_latest(self, target_state, config) -> Optional[tuple[Any, int, list]]:
+  def restore_latest(self, target_state, config,
+                     step: Optional[int] = None) -> Optional[tuple[Any, int, list]]:
     """The newest readable checkpoint as ``(state, step, config differences)``, or None.
+
+    With ``step``, that checkpoint only (None if it is absent or unreadable).
 
     Raises CheckpointMismatchError if the newest readable checkpoint was made by a config
     with another model, memory or image shape.
     """
     current = config_as_dict(config)
+    wanted = step
     for step in sorted(self.manager.all_steps(), reverse=True):
+      if wanted is not None and step != wanted:
+        continue
       try:
         meta = self.manager.restore(step, args=ocp.args.Composite(
             meta=ocp.args.JsonRestore()))['meta']

@@ -119,6 +119,15 @@ class Trainer:
       raise
     except ValueError as e:
       raise ConfigError(f'{e}') from None
+    self.evaluator = None
+    if config.get('eval_every', 0) > 0 and self.is_main:
+      from mgan_jax import evaluation
+      try:
+        self.evaluator = evaluation.Evaluator(config, config.get('eval_num_samples') or None,
+                                              pictures=False)
+      except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
+        raise ConfigError(f'eval_every={config.eval_every}: {e} Set --config.eval_every=0 '
+                          'to train without evaluation.') from None
 
   def to_devices(self, state: training.TrainState) -> training.TrainState:
     """The host state -> the step's layout: replicated, or the memory split over devices."""
@@ -243,6 +252,20 @@ class Trainer:
         writer.image(step, 'samples_per_slot', slot_grid)
       writer.flush()
 
+    def evaluate(step, st):
+      result = self.evaluator(self.to_host(st), step)
+      numbers = {k: float(v) for k, v in result.scores.items()
+                 if isinstance(v, (int, float)) and np.isfinite(v)}
+      writer.scalars(step, {f'eval/{k}': v for k, v in numbers.items()})
+      writer.flush()
+      with open(os.path.join(self.workdir, 'eval_log.jsonl'), 'a') as f:
+        f.write(json.dumps({'step': step, 'scores': result.scores,
+                            'protocol': result.protocol}) + '\n')
+      shown = ('fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
+               'high_quality', 'reverse_kl')
+      shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
+      print(f'eval at step {step}: {shown}', flush=True)
+
     try:
       for step in range(start, config.num_steps):
         if config.profile_steps and step == profile_start:
@@ -262,6 +285,9 @@ class Trainer:
         if self.is_main and (done % config.sample_every == 0 or last):
           flush_window(done)
           write_samples(done, state)
+        if self.evaluator is not None and (done % config.eval_every == 0 or last):
+          flush_window(done)
+          evaluate(done, state)
         if done % config.checkpoint_every == 0 or last:
           flush_window(done)  # never save a state whose losses were not checked
           ckpt.save(done, jax.device_get(self.to_host(state)), config)
@@ -282,8 +308,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return Trainer(config, workdir).run()
 
 
-def final_state(config, workdir: str) -> Optional[tuple[Any, int]]:
-  """The newest good checkpoint of a run as ``(state, step)``, for sampling and evaluation.
+def final_state(config, workdir: str, step: Optional[int] = None
+                ) -> Optional[tuple[Any, int]]:
+  """The newest good checkpoint of a run (or the one at ``step``) as ``(state, step)``, for
+  sampling and evaluation.
 
   One copy of the state on one device; checkpoints always hold the whole memory.
   """
@@ -296,7 +324,15 @@ def final_state(config, workdir: str) -> Optional[tuple[Any, int]]:
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                   keep=config.keep_checkpoints)
   try:
-    restored = ckpt.restore_latest(target, config)
+    restored = ckpt.restore_latest(target, config, step)
   finally:
     ckpt.close()
   return None if restored is None else restored[:2]
+
+
+def available_steps(workdir: str) -> list[int]:
+  """The checkpoint steps in ``workdir/checkpoints`` (without reading them)."""
+  directory = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(d) for d in os.listdir(directory) if d.isdigit())

@@ -1,0 +1,222 @@
+"""Evaluation of a generator state: scores with their protocol, and the evaluation pictures.
+
+One :class:`Evaluator` per run, built from the run's config; it loads what the data set's
+scores need once (the feature network and the reference features) and then scores any
+state of that run: ``evaluator(state, step) -> (scores, protocol, pictures)``. Used by
+``experiments.evaluate`` (a checkpoint) and by the trainer (every ``config.eval_every``
+steps, logged to TensorBoard).
+
+* Fashion-MNIST: the project's classifier (:mod:`mgan_jax.classifier`) gives the features
+  for FID, KID, precision/recall and density/coverage against the test split, and the
+  classifier score; the structural-discontinuity score interpolates generator inputs
+  between samples of different classes and counts off-manifold images.
+* 2D mixtures: modes covered, high-quality share and reverse KL (:mod:`mgan_jax.toy`).
+* Other data sets: refused with a message (:class:`EvaluationUnavailable`) until their
+  feature network is available.
+"""
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mgan_jax import memory as mm
+from mgan_jax import metrics, summary, toy, training
+
+GENERATOR_BATCH = 500
+
+
+class EvaluationUnavailable(ValueError):
+  """The run's data set has no evaluation protocol in mgan_jax (yet)."""
+
+
+def supported(config) -> Optional[str]:
+  """'fashion', 'mixture' or None: which protocol scores this config's data."""
+  if config.data.source == 'mixture':
+    return 'mixture'
+  if config.data.name == 'fashion' or config.data.get('tfds_name', '') == 'fashion_mnist':
+    return 'fashion'
+  return None
+
+
+def generator_batches(setup: training.Setup, generate, state, num: int, rng: jax.Array):
+  """``(outputs [num, ...], inputs [num, D], slots [num] or None)``: ``num`` samples drawn
+  as in training (z ~ U(-1, 1), slots ~ the real-slot histogram), in batches of 500."""
+  outputs, inputs, slots = [], [], []
+  for i, start in enumerate(range(0, num, GENERATOR_BATCH)):
+    size = min(GENERATOR_BATCH, num - start)
+    k_z, k_c = jax.random.split(jax.random.fold_in(rng, i))
+    z = jax.random.uniform(k_z, (size, setup.z_dim), jnp.float32, -1.0, 1.0)
+    if state.memory is not None:
+      idx, keys = mm.sample_keys(state.memory, k_c, size)
+      g_in = jnp.concatenate([z, keys], axis=1)
+      slots.append(np.asarray(idx))
+    else:
+      g_in = z
+    outputs.append(np.asarray(generate(state, g_in)))
+    inputs.append(np.asarray(g_in))
+  return (np.concatenate(outputs), np.concatenate(inputs),
+          np.concatenate(slots) if slots else None)
+
+
+def interpolation_discontinuity(generate_fn, classify, inputs: np.ndarray,
+                                classes: np.ndarray, *, num_pairs: int = 200,
+                                num_points: int = 8, threshold: float = 0.5, seed: int = 0):
+  """The paper's structural-discontinuity claim as a number.
+
+  Picks ``num_pairs`` pairs of generator inputs whose samples the classifier puts in
+  different classes, generates ``num_points`` images evenly between them (endpoints
+  excluded) on the straight line in input space, and returns ``(share, strip_inputs)``:
+  the share of those in-between images whose top class probability is below ``threshold``
+  (off the data manifold: the classifier cannot name them), and the inputs of the first 8
+  paths with endpoints, [8 * (num_points + 2), D], for a picture.
+  ``generate_fn(inputs) -> images``; ``classify(images) -> probabilities``.
+  """
+  rng = np.random.default_rng(seed)
+  a = rng.integers(0, len(inputs), 20 * num_pairs)
+  b = rng.integers(0, len(inputs), 20 * num_pairs)
+  keep = classes[a] != classes[b]
+  a, b = a[keep][:num_pairs], b[keep][:num_pairs]
+  if len(a) == 0:
+    return float('nan'), inputs[:0]
+  t = np.linspace(0.0, 1.0, num_points + 2, dtype=np.float32)
+  paths = (1.0 - t[None, :, None]) * inputs[a][:, None] + t[None, :, None] * inputs[b][:, None]
+  inner = paths[:, 1:-1].reshape(-1, inputs.shape[1])
+  probs = np.concatenate([classify(generate_fn(inner[s:s + GENERATOR_BATCH]))
+                          for s in range(0, len(inner), GENERATOR_BATCH)])
+  share = float(np.mean(probs.max(axis=1) < threshold))
+  return share, paths[:8].reshape(-1, inputs.shape[1])
+
+
+def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> np.ndarray:
+  """A bar chart (uint8 RGB) of the histogram ``h`` of the ``num`` most used slots, sorted:
+  real slots in blue, fake slots in red; bar heights relative to the largest."""
+  hist = np.asarray(memory.hist, np.float64)
+  values = np.asarray(memory.values)
+  order = np.argsort(-hist, kind='stable')[:num]
+  width = 4
+  img = np.full((height, width * len(order) + 2, 3), 255, np.uint8)
+  top = max(float(hist[order[0]]), 1e-12) if len(order) else 1.0
+  for i, slot in enumerate(order):
+    bar = int(round((height - 2) * hist[slot] / top))
+    color = (40, 80, 200) if values[slot] == 1 else (200, 50, 40)
+    img[height - 1 - bar:height - 1, 1 + i * width:i * width + width] = color
+  img[height - 1, :] = 0
+  return img
+
+
+@dataclasses.dataclass
+class Result:
+  scores: dict[str, Any]
+  protocol: dict[str, Any]
+  pictures: dict[str, np.ndarray]   # name -> uint8 image
+
+
+class Evaluator:
+  """Scores states of one run (see the module docstring). ``num_samples`` generated samples
+  (2,500 for 2D mixtures as VEEGAN/PacGAN, 10,000 for images by default)."""
+
+  def __init__(self, config, num_samples: Optional[int] = None, seed: int = 0,
+               pictures: bool = True):
+    self.kind = supported(config)
+    if self.kind is None:
+      raise EvaluationUnavailable(
+          f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
+          'Fashion-MNIST (its classifier) and the 2D mixtures (ring8, grid25).')
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+      config.memory_sharded = False
+    self.config = config
+    self.setup = training.make_setup(config, 1)
+    self.generate = training.make_generate(self.setup, config.sample_bn_mode)
+    self.seed = seed
+    self.pictures = pictures
+    self.num_samples = num_samples or (2500 if self.kind == 'mixture' else 10000)
+    if self.kind == 'fashion':
+      from mgan_jax import classifier, data
+      self.real = data.load_images(config.data, 'test').astype(np.float32) / 255.0
+      self.classifier_apply = classifier.make_apply(classifier.load('fashion'))
+      self.real_probs, self.real_feats = classifier.batched(self.classifier_apply, self.real)
+      with open(classifier.asset_path('fashion').replace('.msgpack', '.json')) as f:
+        self.classifier_info = json.load(f)
+
+  def _to_unit(self, images):
+    if self.config.data.image_range == 'symmetric':
+      return (images + 1.0) / 2.0
+    return images
+
+  def __call__(self, state: training.TrainState, step: int) -> Result:
+    from mgan_jax import classifier
+    rng = jax.random.PRNGKey(self.seed)
+    fake, inputs, slots = generator_batches(self.setup, self.generate, state,
+                                            self.num_samples, rng)
+    protocol = {'checkpoint_step': int(step), 'model': self.config.model.kind,
+                'num_generated': int(len(fake)), 'seed': self.seed,
+                'generator_batch_norm': self.config.sample_bn_mode,
+                'generator_batch': GENERATOR_BATCH}
+    pictures = {}
+    if self.kind == 'mixture':
+      name = self.config.data.mixture
+      scores = toy.mode_statistics(fake, name)
+      protocol.update({'benchmark': name, 'high_quality': 'within 3 sigma of the nearest mode',
+                       'reverse_kl': 'KL(high-quality mode histogram || uniform)'})
+      if self.pictures:
+        pictures['scatter'] = toy.scatter_image(fake, name)
+    else:
+      fake = self._to_unit(fake)
+      probs, feats = classifier.batched(self.classifier_apply, fake)
+      scores = metrics.all_feature_metrics(self.real_feats, feats)
+      scores['classifier_score'], scores['classifier_score_std'] = metrics.inception_score(
+          probs, 10)
+      scores['classifier_score_test_set'], _ = metrics.inception_score(self.real_probs, 10)
+      scores['sample_class_histogram'] = (
+          np.bincount(probs.argmax(1), minlength=10) / len(probs)).round(4).tolist()
+
+      def generate_fn(x):
+        return self._to_unit(np.asarray(self.generate(state, jnp.asarray(x))))
+
+      def classify(images):
+        return classifier.batched(self.classifier_apply, images)[0]
+
+      share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
+                                                 probs.argmax(1))
+      scores['interpolation_off_manifold'] = share
+      scores['test_set_off_manifold'] = float(np.mean(self.real_probs.max(1) < 0.5))
+      protocol.update({
+          'feature_extractor': (f'mgan_jax fashion classifier (penultimate '
+                                f'{classifier.FEATURE_DIM}-d ReLU features; test accuracy '
+                                f'{self.classifier_info["test_accuracy"]:.4f})'),
+          'reference': 'Fashion-MNIST test split', 'reference_size': int(len(self.real)),
+          'kid': '100 subsets of 1000, cubic kernel', 'precision_recall_k': 3,
+          'density_coverage_k': 5, 'classifier_score_splits': 10,
+          'interpolation': ('200 pairs of generated samples of different predicted classes; '
+                            '8 images evenly between their generator inputs (endpoints '
+                            'excluded); off manifold = top class probability < 0.5'),
+      })
+      if self.pictures:
+        pictures['samples'] = summary.image_grid(fake[:64])
+        if len(strip):
+          pictures['interpolation'] = summary.image_grid(generate_fn(strip),
+                                                         rows=len(strip) // 10)
+        if state.memory is not None:
+          pictures.update(self._slot_pictures(state))
+    if state.memory is not None:
+      values = np.asarray(state.memory.values)
+      used = np.bincount(slots, minlength=len(values)) if slots is not None else None
+      scores['distinct_slots_sampled'] = int(np.sum(used > 0)) if used is not None else 0
+      if self.pictures:
+        pictures['slot_histogram'] = slot_histogram_image(state.memory)
+    return Result(scores=scores, protocol=protocol, pictures=pictures)
+
+  def _slot_pictures(self, state):
+    from mgan_jax import trainer
+    rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols
+    z = jax.random.uniform(jax.random.PRNGKey(self.seed + 1), (cols, self.setup.z_dim),
+                           jnp.float32, -1.0, 1.0)
+    g_in, _ = trainer.slot_grid_inputs(self.setup, state.memory, z,
+                                       min(rows, self.setup.memory_config.num_slots))
+    images = self._to_unit(np.asarray(self.generate(state, g_in)))
+    return {'slots': summary.image_grid(images, rows=rows)}

@@ -1,0 +1,90 @@
+"""mgan_jax.evaluation: the interpolation score, the pictures, and the Evaluator on tiny runs."""
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.configs import cifar10, fashion, ring8
+from mgan_jax import evaluation, memory as mm, training
+from tests import tiny
+
+
+def test_interpolation_share_counts_uncertain_in_between_images():
+  # "Images" are the inputs themselves; the classifier is unsure (top probability 0.4)
+  # where |x0| < 0.3 and sure (0.9) elsewhere; class = sign of x0.
+  def classify(x):
+    unsure = np.abs(x[:, 0]) < 0.3
+    top = np.where(unsure, 0.4, 0.9)
+    return np.stack([top, (1.0 - top) / 2, (1.0 - top) / 2], axis=1)
+
+  rng = np.random.default_rng(0)
+  inputs = rng.uniform(-1, 1, (50, 3)).astype(np.float32)
+  classes = (inputs[:, 0] > 0).astype(int)
+  share, strip = evaluation.interpolation_discontinuity(
+      lambda x: x, classify, inputs, classes, num_pairs=30, num_points=6, seed=1)
+  # The same pairs, recomputed directly.
+  pick = np.random.default_rng(1)
+  a, b = pick.integers(0, 50, 600), pick.integers(0, 50, 600)
+  keep = classes[a] != classes[b]
+  a, b = a[keep][:30], b[keep][:30]
+  t = np.linspace(0, 1, 8)[1:-1]
+  x0 = (1 - t[None]) * inputs[a, 0][:, None] + t[None] * inputs[b, 0][:, None]
+  assert share == pytest.approx(np.mean(np.abs(x0) < 0.3))
+  assert 0 < share < 1
+  assert strip.shape == (8 * 8, 3)
+  np.testing.assert_allclose(strip[0], inputs[a[0]])
+  np.testing.assert_allclose(strip[7], inputs[b[0]], atol=1e-6)
+
+
+def test_interpolation_of_a_single_class_is_undefined():
+  share, strip = evaluation.interpolation_discontinuity(
+      lambda x: x, lambda x: np.ones((len(x), 1)), np.zeros((5, 2), np.float32),
+      np.zeros(5, int))
+  assert np.isnan(share) and len(strip) == 0
+
+
+def test_slot_histogram_bars_are_sorted_and_coloured_by_label():
+  hist = np.array([0.5, 4.0, 2.0, 0.0], np.float32)
+  memory = mm.Memory(keys=np.zeros((4, 2), np.float32), values=np.array([1, 0, 1, 1]),
+                     ages=np.zeros(4, np.int32), hist=hist)
+  img = evaluation.slot_histogram_image(memory, num=3, height=42)
+  assert img.shape == (42, 3 * 4 + 2, 3)
+  heights = [(img[:-1, 1 + 4 * i] != 255).any(axis=1).sum() for i in range(3)]
+  assert heights == [40, 20, 5]  # h = 4, 2, 0.5 relative to 4, on 40 pixels
+  assert tuple(img[-2, 1]) == (200, 50, 40)   # slot 1 holds a fake
+  assert tuple(img[-2, 5]) == (40, 80, 200)   # slot 2 holds a real
+
+
+def _state(config):
+  setup = training.make_setup(config, 1)
+  return training.init_state(setup, jax.random.PRNGKey(0))
+
+
+def test_evaluator_scores_fashion_and_never_changes_the_state():
+  config = tiny.shrink(fashion.get_config())
+  state = _state(config)
+  before = jax.tree.map(np.asarray, state)
+  result = evaluation.Evaluator(config, num_samples=120)(state, step=7)
+  jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state))
+  for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'classifier_score',
+              'test_set_off_manifold'):
+    assert np.isfinite(result.scores[key]), key
+  share = result.scores['interpolation_off_manifold']  # NaN if every sample is one class
+  assert np.isnan(share) or 0 <= share <= 1
+  assert result.scores['test_set_off_manifold'] < 0.05   # the classifier is sure of real data
+  assert result.protocol['checkpoint_step'] == 7 and result.protocol['num_generated'] == 120
+  assert {'samples', 'slots', 'slot_histogram'} <= set(result.pictures)
+  assert result.pictures['slots'].shape[0] == 2 * 29 + 1  # slot_grid_rows = 2 rows of 28 + pad
+
+
+def test_evaluator_scores_the_2d_mixtures():
+  config = tiny.shrink(ring8.get_config())
+  result = evaluation.Evaluator(config)(_state(config), step=0)
+  assert result.protocol['num_generated'] == 2500 and result.protocol['benchmark'] == 'ring8'
+  assert 0 <= result.scores['modes'] <= 8 and 0 <= result.scores['high_quality'] <= 1
+  assert result.pictures['scatter'].shape == (256, 256, 3)
+
+
+def test_evaluator_refuses_data_without_a_protocol():
+  with pytest.raises(evaluation.EvaluationUnavailable, match="'cifar10'"):
+    evaluation.Evaluator(tiny.shrink(cifar10.get_config()))
