@@ -344,7 +344,10 @@ def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
   trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
   r = run_cli(f'--workdir={tmp_path}', '--num_samples=60', module='experiments.evaluate')
   assert r.returncode == 0, r.stderr[-3000:]
-  result = json.loads((tmp_path / 'eval.json').read_text())
+  out = tmp_path / 'eval_step_2'
+  for name in ('samples.png', 'slots.png', 'slot_histogram.png'):
+    assert (out / name).exists(), name
+  result = json.loads((out / 'eval.json').read_text())
   for key in ('fid', 'kid', 'kid_std', 'precision', 'recall', 'density', 'coverage',
               'classifier_score', 'classifier_score_test_set'):
     assert np.isfinite(result['scores'][key]), key
@@ -352,3 +355,28 @@ def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
   protocol = result['protocol']
   assert protocol['num_generated'] == 60 and protocol['reference_size'] == 10000
   assert protocol['checkpoint_step'] == 2 and 'test accuracy 0.92' in protocol['feature_extractor']
+
+
+def test_evaluate_command_names_missing_steps(tmp_path):
+  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
+  r = run_cli(f'--workdir={tmp_path}', '--step=5', module='experiments.evaluate')
+  assert r.returncode == 1 and 'Traceback' not in r.stderr
+  assert 'no readable checkpoint for step 5' in r.stderr and 'present: [2]' in r.stderr
+
+
+def test_evaluation_during_training_is_logged(tmp_path):
+  config = tiny_fashion(eval_every=1, eval_num_samples=40, num_steps=2)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  lines = [json.loads(x) for x in (tmp_path / 'eval_log.jsonl').read_text().splitlines()]
+  assert [x['step'] for x in lines] == [1, 2]
+  assert all(np.isfinite(x['scores']['fid']) for x in lines)
+  assert lines[0]['protocol']['num_generated'] == 40
+  from tensorboard.backend.event_processing import event_accumulator
+  events = event_accumulator.EventAccumulator(str(tmp_path))
+  events.Reload()
+  assert 'eval/fid' in events.Tags()['tensors'] + events.Tags()['scalars']
+
+
+def test_evaluation_during_training_is_refused_without_a_protocol(tmp_path):
+  with pytest.raises(trainer.ConfigError, match='no evaluation protocol'):
+    trainer.Trainer(tiny_fashion(**{'data.name': 'other', 'eval_every': 5}), str(tmp_path))
