@@ -9,8 +9,10 @@ of 1000), improved precision/recall (k=3), density/coverage (k=5) against the 10
 images, the classifier score (10 splits) of the samples and of the test set, and the
 structural-discontinuity score (share of off-manifold images on interpolation paths between
 samples of different classes). 2D mixtures (ring8, grid25): modes covered, high-quality
-share and reverse KL over 2,500 samples. Other data sets are refused with a message until
-their feature network is available.
+share and reverse KL over 2,500 samples. CIFAR-10, CelebA and chairs: FID/KID/PR/density/
+coverage on the pool3 features of the FID Inception-v3 and the Inception Score (10 splits),
+with weights from a file you provide (mgan_jax/inception.py says which; without it, a
+message). Other data sets (MNIST, affine MNIST) are refused with a message.
 
 Writes to ``--out`` (default ``WORKDIR/eval_step_STEP``): ``eval.json`` and the pictures
 ``samples.png``, ``slots.png`` (one row per most-used real slot, MemoryGAN),
@@ -34,6 +36,12 @@ _NUM = flags.DEFINE_integer('num_samples', None,
                             'Generated samples to score (default 10,000; 2,500 for 2D).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the generator inputs.')
 _OUT = flags.DEFINE_string('out', None, 'Output directory (default WORKDIR/eval_step_STEP).')
+_INCEPTION = flags.DEFINE_string(
+    'inception_weights', None, 'CIFAR-10/CelebA/chairs: the FID Inception-v3 weights file '
+    '(pt_inception-2015-12-05-6726825d.pth or .npz; default $MGAN_INCEPTION_WEIGHTS or '
+    '~/.cache/mgan_jax/).')
+_REFERENCE = flags.DEFINE_integer('reference_size', None,
+                                  'Use only the first N reference images (default: all).')
 
 
 def main(argv):
@@ -50,7 +58,9 @@ def main(argv):
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   try:
-    evaluator = evaluation.Evaluator(config, _NUM.value, _SEED.value)
+    evaluator = evaluation.Evaluator(config, _NUM.value, _SEED.value,
+                                     reference_size=_REFERENCE.value,
+                                     inception_weights=_INCEPTION.value)
   except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
     sys.exit(f'error: {e}')
   restored = trainer.final_state(config, workdir, _STEP.value)

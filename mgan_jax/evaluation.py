@@ -33,12 +33,17 @@ class EvaluationUnavailable(ValueError):
   """The run's data set has no evaluation protocol in mgan_jax (yet)."""
 
 
+INCEPTION_DATA = ('cifar10', 'celeba', 'chairs')
+
+
 def supported(config) -> Optional[str]:
-  """'fashion', 'mixture' or None: which protocol scores this config's data."""
+  """'fashion', 'inception', 'mixture' or None: which protocol scores this config's data."""
   if config.data.source == 'mixture':
     return 'mixture'
   if config.data.name == 'fashion' or config.data.get('tfds_name', '') == 'fashion_mnist':
     return 'fashion'
+  if config.data.name in INCEPTION_DATA:
+    return 'inception'
   return None
 
 
@@ -120,12 +125,14 @@ class Evaluator:
   (2,500 for 2D mixtures as VEEGAN/PacGAN, 10,000 for images by default)."""
 
   def __init__(self, config, num_samples: Optional[int] = None, seed: int = 0,
-               pictures: bool = True):
+               pictures: bool = True, reference_size: Optional[int] = None,
+               inception_weights: Optional[str] = None):
     self.kind = supported(config)
     if self.kind is None:
       raise EvaluationUnavailable(
           f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
-          'Fashion-MNIST (its classifier) and the 2D mixtures (ring8, grid25).')
+          'Fashion-MNIST (its classifier), CIFAR-10/CelebA/chairs (Inception-v3) and the 2D '
+          'mixtures (ring8, grid25).')
     config = config.copy_and_resolve_references()
     with config.unlocked():
       config.memory_sharded = False
@@ -135,13 +142,39 @@ class Evaluator:
     self.seed = seed
     self.pictures = pictures
     self.num_samples = num_samples or (2500 if self.kind == 'mixture' else 10000)
+    if self.kind == 'mixture':
+      return
+    from mgan_jax import classifier, data, inception
     if self.kind == 'fashion':
-      from mgan_jax import classifier, data
-      self.real = data.load_images(config.data, 'test').astype(np.float32) / 255.0
-      self.classifier_apply = classifier.make_apply(classifier.load('fashion'))
-      self.real_probs, self.real_feats = classifier.batched(self.classifier_apply, self.real)
+      self.feature_apply = classifier.make_apply(classifier.load('fashion'))
       with open(classifier.asset_path('fashion').replace('.msgpack', '.json')) as f:
-        self.classifier_info = json.load(f)
+        accuracy = json.load(f)['test_accuracy']
+      self.feature_protocol = {
+          'feature_extractor': (f'mgan_jax fashion classifier (penultimate '
+                                f'{classifier.FEATURE_DIM}-d ReLU features; test accuracy '
+                                f'{accuracy:.4f})'),
+          'reference': 'Fashion-MNIST test split', 'classifier_score_splits': 10}
+      batch = 500
+    else:
+      try:
+        variables = inception.load(inception_weights)
+      except FileNotFoundError as e:
+        raise EvaluationUnavailable(str(e)) from None
+      self.feature_apply = inception.make_apply(variables)
+      self.feature_protocol = {
+          'feature_extractor': ('FID Inception-v3 (pt_inception-2015-12-05 weights), pool3 '
+                                '2048-d; Inception Score on its 1008-way softmax, 10 splits; '
+                                'inputs resized bilinearly to 299x299, scaled to [-1, 1]'),
+          'reference': f'{config.data.name} test split (or the image folder)',
+          'inception_score_splits': 10}
+      batch = 50
+    self.feature_batch = batch
+    real = data.load_images(config.data, 'test')
+    if reference_size:
+      real = real[:reference_size]
+    self.reference_size = len(real)
+    self.real_probs, self.real_feats = classifier.batched(
+        self.feature_apply, real.astype(np.float32) / 255.0, batch)
 
   def _to_unit(self, images):
     if self.config.data.image_range == 'symmetric':
@@ -167,35 +200,34 @@ class Evaluator:
         pictures['scatter'] = toy.scatter_image(fake, name)
     else:
       fake = self._to_unit(fake)
-      probs, feats = classifier.batched(self.classifier_apply, fake)
+      probs, feats = classifier.batched(self.feature_apply, fake, self.feature_batch)
       scores = metrics.all_feature_metrics(self.real_feats, feats)
-      scores['classifier_score'], scores['classifier_score_std'] = metrics.inception_score(
-          probs, 10)
-      scores['classifier_score_test_set'], _ = metrics.inception_score(self.real_probs, 10)
-      scores['sample_class_histogram'] = (
-          np.bincount(probs.argmax(1), minlength=10) / len(probs)).round(4).tolist()
+      protocol.update(self.feature_protocol)
+      protocol.update({'reference_size': self.reference_size,
+                       'kid': '100 subsets of 1000 (or all, if fewer), cubic kernel',
+                       'precision_recall_k': 3, 'density_coverage_k': 5})
+      name = 'classifier_score' if self.kind == 'fashion' else 'inception_score'
+      scores[name], scores[f'{name}_std'] = metrics.inception_score(probs, 10)
+      scores[f'{name}_test_set'], _ = metrics.inception_score(self.real_probs, 10)
+      strip = []
+      if self.kind == 'fashion':
+        scores['sample_class_histogram'] = (
+            np.bincount(probs.argmax(1), minlength=10) / len(probs)).round(4).tolist()
 
-      def generate_fn(x):
-        return self._to_unit(np.asarray(self.generate(state, jnp.asarray(x))))
+        def generate_fn(x):
+          return self._to_unit(np.asarray(self.generate(state, jnp.asarray(x))))
 
-      def classify(images):
-        return classifier.batched(self.classifier_apply, images)[0]
+        def classify(images):
+          return classifier.batched(self.feature_apply, images)[0]
 
-      share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
-                                                 probs.argmax(1))
-      scores['interpolation_off_manifold'] = share
-      scores['test_set_off_manifold'] = float(np.mean(self.real_probs.max(1) < 0.5))
-      protocol.update({
-          'feature_extractor': (f'mgan_jax fashion classifier (penultimate '
-                                f'{classifier.FEATURE_DIM}-d ReLU features; test accuracy '
-                                f'{self.classifier_info["test_accuracy"]:.4f})'),
-          'reference': 'Fashion-MNIST test split', 'reference_size': int(len(self.real)),
-          'kid': '100 subsets of 1000, cubic kernel', 'precision_recall_k': 3,
-          'density_coverage_k': 5, 'classifier_score_splits': 10,
-          'interpolation': ('200 pairs of generated samples of different predicted classes; '
-                            '8 images evenly between their generator inputs (endpoints '
-                            'excluded); off manifold = top class probability < 0.5'),
-      })
+        share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
+                                                   probs.argmax(1))
+        scores['interpolation_off_manifold'] = share
+        scores['test_set_off_manifold'] = float(np.mean(self.real_probs.max(1) < 0.5))
+        protocol['interpolation'] = (
+            '200 pairs of generated samples of different predicted classes; 8 images evenly '
+            'between their generator inputs (endpoints excluded); off manifold = top class '
+            'probability < 0.5')
       if self.pictures:
         pictures['samples'] = summary.image_grid(fake[:64])
         if len(strip):
