@@ -17,6 +17,7 @@ def shrink(config: ml_collections.ConfigDict, batch: int = 8, num_steps: int = 2
   config.log_every = 1
   config.sample_every = num_steps
   config.checkpoint_every = num_steps
+  config.eval_every = 0                # evaluation has its own tests
   config.num_samples = 4
   config.slot_grid_rows = 2
   config.slot_grid_cols = 2
