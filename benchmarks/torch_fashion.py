@@ -176,14 +176,14 @@ def torch_model(config):
     with torch.no_grad():
       fake = gn(z)
     f_real, f_fake = dn(x_real), dn(fake)
-    q_real, q_fake = F.normalize(f_real, dim=1), F.normalize(f_fake, dim=1)
-    d_loss = (-torch.log(clip(mem.read(q_real))).mean()
-              - torch.log(1 - clip(mem.read(q_fake))).mean()
+    q = F.normalize(torch.cat([f_real, f_fake]), dim=1)   # one read of both batches
+    p = mem.read(q)
+    d_loss = (-torch.log(clip(p[:batch])).mean() - torch.log(1 - clip(p[batch:])).mean()
               + lam * ((f_fake - kc) ** 2).mean())
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    mem = mem.write(torch.cat([q_real, q_fake]).detach(), labels)
+    mem = mem.write(q.detach(), labels)
     # Generator, with fresh z and slots from the written memory; D's weights frozen.
     z, kc = g_inputs(mem)
     for p in d_trainable:

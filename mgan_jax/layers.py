@@ -54,26 +54,23 @@ def norm_and_activate(x, norm: str, act: str, train: bool, bn_axis_name: Optiona
 # input by 2 on each side) computes, along each spatial axis,
 #     out[2i]   = w[0] x[i-1] + w[2] x[i]
 #     out[2i+1] = w[1] x[i]   + w[3] x[i+1].
-# So it equals a 3x3 'SAME' convolution to 4 C channels (one block per output phase, taps
-# at offsets -1, 0, +1) followed by depth-to-space. _PHASE_TAPS[phase][offset] is the index
-# of the 4x4 kernel tap at that 3x3 offset, or -1 for none.
-_PHASE_TAPS = ((0, 2, -1), (-1, 1, 3))
+# Both output phases read a window of two inputs: phase 0 at i the window (x[i-1], x[i]),
+# phase 1 at i the window (x[i], x[i+1]), i.e. the window (x[t-1], x[t]) at t = i + 1. So one
+# 2x2 'VALID' convolution of the input padded by 1, to 4 C channels (one block per phase
+# pair), gives every output: phase a along an axis is that convolution's output at
+# t = i + a. _PHASE_TAPS[a][p] is the 4-tap kernel index of window position p for phase a.
+# Per output pixel this is the 4 taps the transposed convolution needs (a 3x3 form would
+# spend 9), on an (H+1) x (W+1) grid.
+_PHASE_TAPS = np.array([[0, 2], [1, 3]])
 
 
-def _subpixel_selector() -> np.ndarray:
-  """S[dy, dx, a, b, u, v] = 1 where 3x3 tap (dy, dx) of phase (a, b) is 4x4 tap (u, v)."""
-  s = np.zeros((3, 3, 2, 2, 4, 4), np.float32)
-  for a in range(2):
-    for b in range(2):
-      for dy in range(3):
-        for dx in range(3):
-          u, v = _PHASE_TAPS[a][dy], _PHASE_TAPS[b][dx]
-          if u >= 0 and v >= 0:
-            s[dy, dx, a, b, u, v] = 1.0
-  return s
-
-
-_SELECTOR = _subpixel_selector()
+def subpixel_kernel(kernel: jax.Array) -> jax.Array:
+  """[4, 4, C_in, C_out] transposed-conv kernel -> the [2, 2, C_in, 4 C_out] kernel of the
+  phase convolution (output channels ordered (a, b, C_out))."""
+  c_in, c_out = kernel.shape[2:]
+  k = kernel[_PHASE_TAPS]                  # [a, py, 4, C_in, C_out]
+  k = k[:, :, _PHASE_TAPS]                 # [a, py, b, px, C_in, C_out]
+  return k.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, c_in, 4 * c_out)
 
 
 def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
@@ -84,13 +81,28 @@ def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
   return x.reshape(b, h * block, w * block, c)
 
 
+def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel, as one 2x2
+  convolution over the padded input and an interleave of the four phases."""
+  b, h, w, _ = x.shape
+  c_out = kernel.shape[-1]
+  y = jax.lax.conv_general_dilated(
+      jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), subpixel_kernel(kernel.astype(x.dtype)),
+      (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))   # [B, H+1, W+1, 4 C]
+  y = y.reshape(b, h + 1, w + 1, 2, 2, c_out)
+  rows = [jnp.stack([y[:, a:a + h, bb:bb + w, a, bb] for bb in range(2)], axis=3)
+          for a in range(2)]                                          # [B, H, W, b, C] each
+  out = jnp.stack(rows, axis=2)                                       # [B, H, a, W, b, C]
+  return out.reshape(b, 2 * h, 2 * w, c_out)
+
+
 class ConvTranspose4x4(nn.Module):
-  """Exactly ``nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')``, computed as a
-  3x3 convolution to 4x the channels plus depth-to-space.
+  """Exactly ``nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')``, computed as one
+  2x2 convolution to 4x the channels plus an interleave of the phases.
 
   Same parameters (``kernel`` [4, 4, C_in, C_out], ``bias``) as the flax layer. XLA:CPU's
-  transposed convolution is ~4x slower than this form (WORKSPACE.md has the measurement);
-  on TPU/GPU both are fast.
+  transposed convolution is several times slower than this form (WORKSPACE.md has the
+  measurement); on TPU/GPU both are fast.
   """
 
   features: int
@@ -101,11 +113,7 @@ class ConvTranspose4x4(nn.Module):
   def __call__(self, x):
     c_in = x.shape[-1]
     kernel = self.param('kernel', self.kernel_init, (4, 4, c_in, self.features))
-    kernel3 = jnp.einsum('yxabuv,uvio->yxiabo', _SELECTOR, kernel.astype(x.dtype))
-    kernel3 = kernel3.reshape(3, 3, c_in, 4 * self.features)
-    y = jax.lax.conv_general_dilated(x, kernel3, (1, 1), 'SAME',
-                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    y = depth_to_space(y, 2)
+    y = conv_transpose_4x4(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
     return y

@@ -268,9 +268,15 @@ class Trainer:
 
     try:
       for step in range(start, config.num_steps):
-        if config.profile_steps and step == profile_start:
-          jax.profiler.start_trace(os.path.join(self.workdir, 'profile'))
         images = next(batches)
+        if config.profile_steps and step == profile_start:
+          profile_dir = os.path.join(self.workdir, 'profile')
+          os.makedirs(profile_dir, exist_ok=True)
+          # The compiled step's HLO, to name the ops of the trace (benchmarks/profile_summary).
+          hlo = step_fn.lower(state, images, step_rng).compile().as_text()
+          with open(os.path.join(profile_dir, 'train_step.hlo.txt'), 'w') as f:
+            f.write(hlo)
+          jax.profiler.start_trace(profile_dir)
         state, metrics = step_fn(state, images, step_rng)
         window.append((step, metrics))
         done = step + 1

@@ -232,6 +232,17 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     q = mm.normalize(features)
     return losses.from_probability(ops.read(memory, q).prob_real), q
 
+  def d_outputs(f_real, l_real, f_fake, l_fake, memory):
+    """D's outputs on the real and the fake batch. With a memory, one read of both: the
+    write after the D update scores the same queries against the same memory, and XLA
+    computes that similarity matmul once for both."""
+    if memory is None:
+      return losses.from_logit(l_real), losses.from_logit(l_fake), None, None
+    q = mm.normalize(jnp.concatenate([f_real, f_fake]))
+    p = ops.read(memory, q).prob_real
+    n = f_real.shape[0]
+    return losses.from_probability(p[:n]), losses.from_probability(p[n:]), q[:n], q[n:]
+
   def step(state: TrainState, images: jax.Array, rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
     k_d, k_g, k_flip = jax.random.split(rng, 3)
@@ -250,8 +261,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     def d_loss_fn(d_params):
       (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
       (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
-      real, q_real = d_output(f_real, l_real, memory)
-      fake_out, q_fake = d_output(f_fake, l_fake, memory)
+      real, fake_out, q_real, q_fake = d_outputs(f_real, l_real, f_fake, l_fake, memory)
       loss = losses.discriminator_loss(real, fake_out, kind)
       mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
       return loss + lam * mi, (stats, q_real, q_fake, real.prob, fake_out.prob, mi)
