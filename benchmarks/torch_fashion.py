@@ -29,6 +29,8 @@ _STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per framework (blocks of
 _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
 _COMPILE = flags.DEFINE_bool('torch_compile', False, 'Also time torch.compile of the nets.')
 _THREADS = flags.DEFINE_integer('torch_threads', 0, 'torch.set_num_threads (0: default).')
+_COMPONENTS = flags.DEFINE_bool('components', True,
+                                'Also time G and D forward+backward alone in both frameworks.')
 
 
 def torch_model(config):
@@ -205,7 +207,49 @@ def torch_model(config):
 
   counts = (sum(p.numel() for p in d.parameters() if p.requires_grad),
             sum(p.numel() for p in g.parameters() if p.requires_grad))
+  step.nets = (d, g)
   return step, Memory, counts, compile_nets
+
+
+def time_components(config, t_step, setup, state, repeats: int = 20):
+  """Median ms of G and D forward + backward (sum of outputs) alone, batch B, both frameworks."""
+  import torch
+  d, g = t_step.nets
+  b = config.batch_size
+  z = torch.rand(b, config.model.z_dim + config.model.key_dim)
+  x = torch.rand(b, 1, 28, 28)
+
+  def median_ms(fn):
+    for _ in range(3):
+      fn()
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      fn()
+      times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+  def torch_grad(net, inp):
+    def run():
+      net.zero_grad(set_to_none=True)
+      net(inp).sum().backward()
+    return run
+
+  def jax_grad(module, params, stats, inp, first=False):
+    def loss(p):
+      out, _ = module.apply({'params': p, 'batch_stats': stats}, inp, mutable=['batch_stats'])
+      return jnp.sum(out[0] if first else out)
+    f = jax.jit(jax.grad(loss))
+    return lambda: jax.block_until_ready(f(params))
+
+  zj = jnp.asarray(z.numpy())
+  xj = jnp.asarray(x.numpy().transpose(0, 2, 3, 1))
+  return {
+      'G forward+backward': (median_ms(jax_grad(setup.g_train, state.g_params, state.g_stats,
+                                                zj)), median_ms(torch_grad(g, z))),
+      'D forward+backward': (median_ms(jax_grad(setup.d_train, state.d_params, state.d_stats,
+                                                xj, first=True)), median_ms(torch_grad(d, x))),
+  }
 
 
 def check_memories_agree(config, memory_cls):
@@ -317,6 +361,11 @@ def main(argv):
   names = list(times)
   ratio = np.median(times[names[1]]) / np.median(times[names[0]])
   print(f'{names[1]} step / {names[0]} step = {ratio:.2f}')
+  if _COMPONENTS.value:
+    print('| part (batch %d) | mgan_jax ms | PyTorch ms | PyTorch / mgan_jax |' % config.batch_size)
+    print('|---|---|---|---|')
+    for part, (j, t) in time_components(config, t_step, setup, state).items():
+      print(f'| {part} | {j:.1f} | {t:.1f} | {t / j:.2f} |')
 
 
 if __name__ == '__main__':

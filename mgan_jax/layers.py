@@ -62,6 +62,7 @@ def norm_and_activate(x, norm: str, act: str, train: bool, bn_axis_name: Optiona
 # Per output pixel this is the 4 taps the transposed convolution needs (a 3x3 form would
 # spend 9), on an (H+1) x (W+1) grid.
 _PHASE_TAPS = np.array([[0, 2], [1, 3]])
+MATMUL_MIN_CHANNELS = 16  # conv_transpose_4x4: matmul form from this many output channels
 
 
 def subpixel_kernel(kernel: jax.Array) -> jax.Array:
@@ -82,13 +83,26 @@ def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
 
 
 def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel, as one 2x2
-  convolution over the padded input and an interleave of the four phases."""
-  b, h, w, _ = x.shape
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel: the 2x2 phase
+  convolution over the padded input (to 4 C_out channels), then an interleave of the phases.
+
+  With many output channels the phase convolution is written as patches times a matrix, so
+  that its backward pass is two matmuls: XLA:CPU runs the kernel gradient of the convolution
+  form (a convolution with an 8x8 window over the batch) at a small fraction of its matmul
+  speed (WORKSPACE.md, profile of the fashion step). With few output channels (an image
+  layer) the patches would be mostly copies, and the convolution form is faster.
+  """
+  b, h, w, c_in = x.shape
   c_out = kernel.shape[-1]
-  y = jax.lax.conv_general_dilated(
-      jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), subpixel_kernel(kernel.astype(x.dtype)),
-      (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))   # [B, H+1, W+1, 4 C]
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  matrix = subpixel_kernel(kernel.astype(x.dtype))                     # [2, 2, Ci, 4 Co]
+  if c_out >= MATMUL_MIN_CHANNELS:
+    patches = jnp.concatenate([padded[:, py:py + h + 1, px:px + w + 1]
+                               for py in range(2) for px in range(2)], axis=-1)
+    y = jnp.dot(patches, matrix.reshape(4 * c_in, 4 * c_out))
+  else:
+    y = jax.lax.conv_general_dilated(padded, matrix, (1, 1), 'VALID',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   y = y.reshape(b, h + 1, w + 1, 2, 2, c_out)
   rows = [jnp.stack([y[:, a:a + h, bb:bb + w, a, bb] for bb in range(2)], axis=3)
           for a in range(2)]                                          # [B, H, W, b, C] each
