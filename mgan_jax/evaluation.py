@@ -37,14 +37,16 @@ INCEPTION_DATA = ('cifar10', 'celeba', 'chairs')
 
 
 def supported(config) -> Optional[str]:
-  """'fashion', 'inception', 'mixture', 'stacked_mnist' or None: which protocol scores this
-  config's data."""
+  """'fashion', 'mnist', 'inception', 'mixture', 'stacked_mnist' or None: which protocol
+  scores this config's data (the first two: the project's classifier of that name)."""
   if config.data.source == 'mixture':
     return 'mixture'
   if config.data.source == 'stacked_mnist':
     return 'stacked_mnist'
   if config.data.name == 'fashion' or config.data.get('tfds_name', '') == 'fashion_mnist':
     return 'fashion'
+  if config.data.name == 'mnist' and tuple(config.data.shape) == (28, 28, 1):
+    return 'mnist'
   if config.data.name in INCEPTION_DATA:
     return 'inception'
   return None
@@ -134,8 +136,8 @@ class Evaluator:
     if self.kind is None:
       raise EvaluationUnavailable(
           f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
-          'Fashion-MNIST (its classifier), CIFAR-10/CelebA/chairs (Inception-v3), Stacked '
-          'MNIST (the MNIST classifier) and the 2D mixtures (ring8, grid25).')
+          'Fashion-MNIST and MNIST (their classifiers), CIFAR-10/CelebA/chairs '
+          '(Inception-v3), Stacked MNIST (the MNIST classifier) and the 2D mixtures.')
     config = config.copy_and_resolve_references()
     with config.unlocked():
       config.memory_sharded = False
@@ -162,15 +164,16 @@ class Evaluator:
       real, _ = data.stack_digits(digits, labels, 26000, seed=1)
       self.reference_modes = self._modes(real.astype(np.float32) / 255.0)
       return
-    if self.kind == 'fashion':
-      self.feature_apply = classifier.make_apply(classifier.load('fashion'))
-      with open(classifier.asset_path('fashion').replace('.msgpack', '.json')) as f:
+    if self.kind in ('fashion', 'mnist'):
+      self.feature_apply = classifier.make_apply(classifier.load(self.kind))
+      with open(classifier.asset_path(self.kind).replace('.msgpack', '.json')) as f:
         accuracy = json.load(f)['test_accuracy']
       self.feature_protocol = {
-          'feature_extractor': (f'mgan_jax fashion classifier (penultimate '
+          'feature_extractor': (f'mgan_jax {self.kind} classifier (penultimate '
                                 f'{classifier.FEATURE_DIM}-d ReLU features; test accuracy '
                                 f'{accuracy:.4f})'),
-          'reference': 'Fashion-MNIST test split', 'classifier_score_splits': 10}
+          'reference': {'fashion': 'Fashion-MNIST', 'mnist': 'MNIST'}[self.kind] + ' test split',
+          'classifier_score_splits': 10}
       batch = 500
     else:
       try:
@@ -244,11 +247,11 @@ class Evaluator:
       protocol.update({'reference_size': self.reference_size,
                        'kid': '100 subsets of 1000 (or all, if fewer), cubic kernel',
                        'precision_recall_k': 3, 'density_coverage_k': 5})
-      name = 'classifier_score' if self.kind == 'fashion' else 'inception_score'
+      name = 'inception_score' if self.kind == 'inception' else 'classifier_score'
       scores[name], scores[f'{name}_std'] = metrics.inception_score(probs, 10)
       scores[f'{name}_test_set'], _ = metrics.inception_score(self.real_probs, 10)
       strip = []
-      if self.kind == 'fashion':
+      if self.kind != 'inception':
         scores['sample_class_histogram'] = (
             np.bincount(probs.argmax(1), minlength=10) / len(probs)).round(4).tolist()
 

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import cifar10, fashion, ring8
+from experiments.configs import affmnist, fashion, ring8
 from mgan_jax import evaluation, memory as mm, training
 from tests import tiny
 
@@ -86,5 +86,5 @@ def test_evaluator_scores_the_2d_mixtures():
 
 
 def test_evaluator_refuses_data_without_a_protocol():
-  with pytest.raises(evaluation.EvaluationUnavailable, match="'cifar10'"):
-    evaluation.Evaluator(tiny.shrink(cifar10.get_config()))
+  with pytest.raises(evaluation.EvaluationUnavailable, match="'affmnist'"):
+    evaluation.Evaluator(tiny.shrink(affmnist.get_config()))

@@ -98,3 +98,18 @@ def test_stacked_mnist_evaluation_counts_modes_with_the_mnist_classifier():
   assert result.protocol['num_modes'] == 1000 and 'MNIST classifier' in \
       result.protocol['feature_extractor']
   assert result.pictures['samples'].shape[-1] == 3
+
+
+def test_mnist_runs_are_scored_with_the_mnist_classifier():
+  import jax
+  import tensorflow_datasets as tfds
+  from experiments.configs import mnist
+  from mgan_jax import evaluation, training
+  from tests import tiny
+  config = tiny.shrink(mnist.get_config())
+  with tfds.testing.mock_data(num_examples=30):
+    evaluator = evaluation.Evaluator(config, num_samples=40)
+  state = training.init_state(training.make_setup(config, 1), jax.random.PRNGKey(0))
+  result = evaluator(state, step=1)
+  assert np.isfinite(result.scores['fid']) and result.protocol['reference_size'] == 30
+  assert 'mnist classifier' in result.protocol['feature_extractor']
