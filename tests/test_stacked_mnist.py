@@ -95,8 +95,8 @@ def test_stacked_mnist_evaluation_counts_modes_with_the_mnist_classifier():
   result = evaluator(state, step=1)
   assert 1 <= result.scores['modes'] <= 300 and np.isfinite(result.scores['kl'])
   assert 0 <= result.scores['kl'] <= np.log(1000)
-  assert result.protocol['num_modes'] == 1000 and 'MNIST classifier' in \
-      result.protocol['feature_extractor']
+  assert result.protocol['num_modes'] == 1000
+  assert 'MNIST classifier' in result.protocol['feature_extractor']
   assert result.pictures['samples'].shape[-1] == 3
 
 
