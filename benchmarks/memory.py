@@ -19,7 +19,6 @@ matmul``. Not a test: run it by hand and record the table in WORKSPACE.md.
 import functools
 import json
 import platform
-import time
 
 from absl import app
 from absl import flags
@@ -27,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_ms
 from mgan_jax import memory as mm
 
 _SIZES = flags.DEFINE_list(
@@ -36,20 +36,6 @@ _REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per measurement (med
 _IMPLS = flags.DEFINE_list('write_impl', ['auto'],
                            'MemoryConfig.write_impl values to time: auto, dense, sparse.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
-
-
-def _time(fn, state, repeats):
-  """Median wall time in ms of ``state = fn(state)``, after two warm-up calls."""
-  for _ in range(2):
-    state = fn(state)
-  jax.block_until_ready(state)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    state = fn(state)
-    jax.block_until_ready(state)
-    times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times))
 
 
 def bench_case(n, m, b, k, repeats, write_impl='auto'):
@@ -81,10 +67,10 @@ def bench_case(n, m, b, k, repeats, write_impl='auto'):
     memory, stats = mm.write(memory, q, y, config)
     return memory, (out.prob_real, stats)
 
-  t_matmul = _time(lambda s: matmul(memory.keys, q), None, repeats)
-  t_read = _time(lambda s: read(memory, q), None, repeats)
-  t_write = _time(lambda s: write(s[0], q, y), (fresh_memory(), None), repeats)
-  t_both = _time(lambda s: read_write(s[0], q, y), (fresh_memory(), None), repeats)
+  t_matmul = median_ms(lambda s: matmul(memory.keys, q), None, repeats)
+  t_read = median_ms(lambda s: read(memory, q), None, repeats)
+  t_write = median_ms(lambda s: write(s[0], q, y), (fresh_memory(), None), repeats)
+  t_both = median_ms(lambda s: read_write(s[0], q, y), (fresh_memory(), None), repeats)
   return dict(N=n, M=m, B=b, k=k, write_impl=write_impl, dense=config.dense_write,
               matmul_ms=t_matmul, read_ms=t_read, write_ms=t_write, read_write_ms=t_both,
               ratio=t_both / t_matmul)

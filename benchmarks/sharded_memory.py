@@ -19,11 +19,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
 import numpy as np
+
+from benchmarks.timing import median_ms
 
 _DEVICES = flags.DEFINE_list('devices', ['1', '2', '4', '8'], 'Device counts to time.')
 _SIZES = flags.DEFINE_list('sizes', ['262144:512:64:256'],
@@ -39,20 +40,6 @@ def _cost(compiled):
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return float(cost.get('flops', 0.0)), float(cost.get('bytes accessed', 0.0))
-
-
-def _median_ms(fn, state, repeats):
-  import jax
-  for _ in range(2):
-    state = fn(state)
-  jax.block_until_ready(state)
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    state = fn(state)
-    jax.block_until_ready(state)
-    times.append(time.perf_counter() - t0)
-  return 1e3 * float(np.median(times))
 
 
 def worker(num_devices: int, case: str, repeats: int) -> dict:
@@ -90,7 +77,7 @@ def worker(num_devices: int, case: str, repeats: int) -> dict:
   flops, bytes_ = _cost(step.lower(local, qs, ys).compile())
   result = dict(devices=num_devices, case=case, slots_per_device=n // num_devices,
                 flops=flops, bytes=bytes_,
-                ms=_median_ms(lambda s: step(s, qs, ys)[0], local, repeats),
+                ms=median_ms(lambda s: step(s, qs, ys)[0], local, repeats),
                 device_kind=jax.devices()[0].device_kind, backend=jax.default_backend())
   if num_devices == 1:
     def whole(mem):
@@ -100,7 +87,7 @@ def worker(num_devices: int, case: str, repeats: int) -> dict:
     whole_step = jax.jit(whole, donate_argnums=0)
     mem = jax.tree.map(jnp.asarray, memory)
     result['whole_flops'], result['whole_bytes'] = _cost(whole_step.lower(mem).compile())
-    result['whole_ms'] = _median_ms(lambda s: whole_step(s)[0], mem, repeats)
+    result['whole_ms'] = median_ms(lambda s: whole_step(s)[0], mem, repeats)
   return result
 
 
