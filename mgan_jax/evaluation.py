@@ -161,7 +161,7 @@ class Evaluator:
       # The classifier's view of real stacked images: the ceiling of the scores.
       digits, labels = data.load_mnist_digits('test', config.data.get('digits', 'auto'),
                                               config.data.get('data_dir'))
-      real, _ = data.stack_digits(digits, labels, 26000, seed=1)
+      real, _ = data.stack_digits(digits, labels, reference_size or 26000, seed=1)
       self.reference_modes = self._modes(real.astype(np.float32) / 255.0)
       return
     if self.kind in ('fashion', 'mnist'):
@@ -234,7 +234,8 @@ class Evaluator:
       protocol.update({'benchmark': 'stacked_mnist', 'num_modes': 1000,
                        'feature_extractor': self.digit_protocol,
                        'kl': 'KL(sample mode histogram || uniform over 1000)',
-                       'reference': '26,000 stacked images of test digits (seed 1)'})
+                       'reference': f'{len(self.reference_modes)} stacked images of test '
+                                    'digits (seed 1)'})
       if self.pictures:
         pictures['samples'] = summary.image_grid(fake[:64])
         if state.memory is not None:

@@ -90,7 +90,7 @@ def test_stacked_mnist_evaluation_counts_modes_with_the_mnist_classifier():
   config = tiny.shrink(stacked_mnist.get_config())
   config.data.digits = 'tfds'
   with tfds.testing.mock_data(num_examples=30):
-    evaluator = evaluation.Evaluator(config, num_samples=300)
+    evaluator = evaluation.Evaluator(config, num_samples=300, reference_size=500)
   state = training.init_state(training.make_setup(config, 1), jax.random.PRNGKey(0))
   result = evaluator(state, step=1)
   assert 1 <= result.scores['modes'] <= 300 and np.isfinite(result.scores['kl'])
