@@ -233,15 +233,15 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     return losses.from_probability(ops.read(memory, q).prob_real), q
 
   def d_outputs(f_real, l_real, f_fake, l_fake, memory):
-    """D's outputs on the real and the fake batch. With a memory, one read of both: the
-    write after the D update scores the same queries against the same memory, and XLA
-    computes that similarity matmul once for both."""
+    """D's outputs on the real and the fake batch, and the queries [2 B, M] (real, then
+    fake; None without a memory). With a memory, one read of both batches; the write after
+    the D update scores the same query array against the same memory."""
     if memory is None:
-      return losses.from_logit(l_real), losses.from_logit(l_fake), None, None
+      return losses.from_logit(l_real), losses.from_logit(l_fake), None
     q = mm.normalize(jnp.concatenate([f_real, f_fake]))
     p = ops.read(memory, q).prob_real
     n = f_real.shape[0]
-    return losses.from_probability(p[:n]), losses.from_probability(p[n:]), q[:n], q[n:]
+    return losses.from_probability(p[:n]), losses.from_probability(p[n:]), q
 
   def step(state: TrainState, images: jax.Array, rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
@@ -261,20 +261,20 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     def d_loss_fn(d_params):
       (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
       (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
-      real, fake_out, q_real, q_fake = d_outputs(f_real, l_real, f_fake, l_fake, memory)
+      real, fake_out, queries = d_outputs(f_real, l_real, f_fake, l_fake, memory)
       loss = losses.discriminator_loss(real, fake_out, kind)
       mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
-      return loss + lam * mi, (stats, q_real, q_fake, real.prob, fake_out.prob, mi)
+      return loss + lam * mi, (stats, queries, real.prob, fake_out.prob, mi)
 
     (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
-    d_stats, q_real, q_fake, d_real, d_fake, d_mi = aux
+    d_stats, d_queries, d_real, d_fake, d_mi = aux
     d_grads = mean(d_grads)
     updates, d_opt = setup.d_tx.update(d_grads, state.d_opt, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
 
     metrics = {}
     if memory is not None:
-      queries = jax.lax.stop_gradient(jnp.concatenate([q_real, q_fake]))
+      queries = jax.lax.stop_gradient(d_queries)
       labels = jnp.concatenate([jnp.ones(local, jnp.int32), jnp.zeros(local, jnp.int32)])
       memory, write_stats = ops.write(memory, queries, labels, 2)
 
