@@ -16,6 +16,11 @@ block, 1008 classes). Accepted weight files (:func:`load`):
 Where the file is looked for: the ``path`` argument, else ``$MGAN_INCEPTION_WEIGHTS``, else
 ``~/.cache/mgan_jax/pt_inception-2015-12-05-6726825d.pth``. Without it, :func:`load` raises
 FileNotFoundError saying how to get it; nothing is downloaded.
+
+Checked against pytorch-fid itself (tests/test_inception.py, with the optional extra
+``crosscheck``): its ``InceptionV3`` and ``fid_inception_v3``, loaded strictly with the state
+dict of random weights, give this network's pool3 features and class probabilities on the
+same images, resize and scaling included.
 """
 
 import collections

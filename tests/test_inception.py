@@ -107,3 +107,28 @@ def test_cifar10_evaluation_uses_inception_features(variables, tmp_path):
   assert 1.0 <= result.scores['inception_score'] <= inception.NUM_CLASSES
   assert 'Inception-v3' in result.protocol['feature_extractor']
   assert result.protocol['reference_size'] == 12
+
+
+def test_matches_pytorch_fid_network_given_the_same_weights(variables, monkeypatch):
+  """pytorch-fid's own FID Inception (its patched blocks, its resize and scaling), loaded
+  strictly with our state dict, gives our pool3 features and class probabilities. Runs where
+  the optional extra `crosscheck` (pytorch-fid) is installed."""
+  torch = pytest.importorskip('torch')
+  fid = pytest.importorskip('pytorch_fid.inception')
+  state_dict = {k: torch.from_numpy(np.array(v))
+                for k, v in inception.state_dict_from_variables(variables).items()}
+  monkeypatch.setattr(fid, 'load_state_dict_from_url', lambda *args, **kwargs: state_dict)
+  pool3_net = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True,
+                              normalize_input=True, use_fid_inception=True).eval()
+  logits_net = fid.fid_inception_v3().eval()
+  images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
+  with torch.no_grad():
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    want_pool3 = pool3_net(x)[0][:, :, 0, 0].numpy()
+    resized = torch.nn.functional.interpolate(x, size=(299, 299), mode='bilinear',
+                                              align_corners=False)
+    want_probs = torch.softmax(logits_net(2 * resized - 1), dim=1).numpy()
+  probs, pool3 = inception.make_apply(variables)(jnp.asarray(images))
+  assert float(np.std(want_pool3)) > 1e-3  # the comparison is not between two dead nets
+  np.testing.assert_allclose(pool3, want_pool3, rtol=1e-3, atol=1e-4 * np.abs(want_pool3).max())
+  np.testing.assert_allclose(probs, want_probs, rtol=1e-3, atol=1e-6)
