@@ -66,3 +66,30 @@ def random_affine(key: jax.Array, images: jax.Array, max_degrees: float = 12.0,
     field = elastic_alpha * gaussian_blur(field, elastic_sigma)
     return jax.vmap(warp)(images, matrices, shift, field)
   return jax.vmap(warp)(images, matrices, shift)
+
+
+RECIPES = ('none', 'flip', 'shift', 'affine', 'elastic')
+
+
+def recipe(name: str):
+  """``(key, images [B, H, W, C]) -> images`` by name: 'none'; 'flip' (horizontal, half of
+  the images); 'shift' (whole pixels, up to 2 per axis, zeros shifted in); 'affine'
+  (:func:`random_affine` with its defaults); 'elastic' (the same plus an elastic field,
+  alpha 34, sigma 4)."""
+  if name not in RECIPES:
+    raise ValueError(f'unknown augmentation {name!r}; one of {", ".join(RECIPES)}')
+  if name == 'none':
+    return lambda key, x: x
+  if name == 'flip':
+    def flip(key, x):
+      return jnp.where(jax.random.bernoulli(key, 0.5, (x.shape[0], 1, 1, 1)), x[:, :, ::-1], x)
+    return flip
+  if name == 'shift':
+    def shift(key, x):
+      shifts = jax.random.randint(key, (x.shape[0], 2), 0, 5)
+      padded = jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
+      return jax.vmap(lambda im, s: jax.lax.dynamic_slice(im, (s[0], s[1], 0), x.shape[1:]))(
+          padded, shifts)
+    return shift
+  alpha = 34.0 if name == 'elastic' else 0.0
+  return lambda key, x: random_affine(key, x, elastic_alpha=alpha)

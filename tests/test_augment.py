@@ -82,3 +82,20 @@ def test_random_affine_is_keyed_bounded_and_the_identity_at_zero_ranges():
   np.testing.assert_array_equal(a, b)
   assert float(jnp.abs(a - c).max()) > 0.1
   assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0  # convex combinations of pixels
+
+
+def test_named_recipes():
+  images = np.asarray(jax.random.uniform(jax.random.PRNGKey(0), (16, 12, 10, 1)))
+  key = jax.random.PRNGKey(3)
+  np.testing.assert_array_equal(augment.recipe('none')(key, images), images)
+  flipped = np.asarray(augment.recipe('flip')(key, images))
+  was_flipped = [np.array_equal(f, x[:, ::-1]) for f, x in zip(flipped, images)]
+  assert all(w or np.array_equal(f, x) for w, f, x in zip(was_flipped, flipped, images))
+  assert 0 < sum(was_flipped) < len(images)
+  shifted = np.asarray(augment.recipe('shift')(key, images))
+  padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+  for s, p in zip(shifted, padded):  # each is a crop of the zero-padded image
+    assert any(np.array_equal(s, p[r:r + 12, c:c + 10]) for r in range(5) for c in range(5))
+  assert augment.recipe('elastic')(key, images).shape == images.shape
+  with pytest.raises(ValueError, match='one of none, flip, shift, affine, elastic'):
+    augment.recipe('mixup')
