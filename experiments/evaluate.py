@@ -57,18 +57,19 @@ def main(argv):
     sys.exit(f'error: {config_path} not found: --workdir must be a training run directory')
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  try:
-    evaluator = evaluation.Evaluator(config, _NUM.value, _SEED.value,
-                                     reference_size=_REFERENCE.value,
-                                     inception_weights=_INCEPTION.value)
-  except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
-    sys.exit(f'error: {e}')
+  # The checkpoint first: a missing step is named before any reference features are computed.
   restored = trainer.final_state(config, workdir, _STEP.value)
   if restored is None:
     which = f'step {_STEP.value}' if _STEP.value is not None else 'any step'
     sys.exit(f'error: no readable checkpoint for {which} in {workdir}/checkpoints '
              f'(present: {trainer.available_steps(workdir) or "none"})')
   state, step = restored
+  try:
+    evaluator = evaluation.Evaluator(config, _NUM.value, _SEED.value,
+                                     reference_size=_REFERENCE.value,
+                                     inception_weights=_INCEPTION.value)
+  except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
+    sys.exit(f'error: {e}')
   result = evaluator(state, step)
   out = _OUT.value or os.path.join(workdir, f'eval_step_{step}')
   os.makedirs(out, exist_ok=True)

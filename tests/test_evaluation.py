@@ -64,7 +64,7 @@ def test_evaluator_scores_fashion_and_never_changes_the_state():
   config = tiny.shrink(fashion.get_config())
   state = _state(config)
   before = jax.tree.map(np.asarray, state)
-  result = evaluation.Evaluator(config, num_samples=120)(state, step=7)
+  result = evaluation.Evaluator(config, num_samples=120, reference_size=2000)(state, step=7)
   jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state))
   for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'classifier_score',
               'test_set_off_manifold'):
@@ -73,6 +73,7 @@ def test_evaluator_scores_fashion_and_never_changes_the_state():
   assert np.isnan(share) or 0 <= share <= 1
   assert result.scores['test_set_off_manifold'] < 0.05   # the classifier is sure of real data
   assert result.protocol['checkpoint_step'] == 7 and result.protocol['num_generated'] == 120
+  assert result.protocol['reference_size'] == 2000
   assert {'samples', 'slots', 'slot_histogram'} <= set(result.pictures)
   assert result.pictures['slots'].shape[0] == 2 * 29 + 1  # slot_grid_rows = 2 rows of 28 + pad
 

@@ -325,12 +325,20 @@ def test_entry_point_errors_are_messages_not_tracebacks(tmp_path):
   assert r.returncode != 0 and 'num_slot' in r.stderr  # locked config: typos fail
 
 
-def test_sample_command_writes_grids_from_a_checkpoint(tmp_path):
-  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
-  r = run_cli(f'--workdir={tmp_path}', '--rows=2', '--cols=3', '--num=6',
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+  """One tiny fashion run (2 steps, checkpoint at 2) for the commands that read runs; each
+  writes into its own subfolder of it."""
+  workdir = tmp_path_factory.mktemp('tiny_run')
+  trainer.train_and_evaluate(tiny_fashion(), str(workdir))
+  return workdir
+
+
+def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
+  r = run_cli(f'--workdir={tiny_run}', '--rows=2', '--cols=3', '--num=6',
               module='experiments.sample')
   assert r.returncode == 0, r.stderr[-3000:]
-  out = tmp_path / 'final_samples'
+  out = tiny_run / 'final_samples'
   for name in ('samples.png', 'slots.png', 'slot_hist.png', 'samples.npy', 'memory.json'):
     assert (out / name).exists(), name
   assert np.load(out / 'samples.npy').shape == (6, 28, 28, 1)
@@ -340,11 +348,10 @@ def test_sample_command_writes_grids_from_a_checkpoint(tmp_path):
   assert report['num_real_slots'] > 0 and report['mean_hist'] > 0
 
 
-def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
-  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
-  r = run_cli(f'--workdir={tmp_path}', '--num_samples=60', module='experiments.evaluate')
+def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):
+  r = run_cli(f'--workdir={tiny_run}', '--num_samples=60', module='experiments.evaluate')
   assert r.returncode == 0, r.stderr[-3000:]
-  out = tmp_path / 'eval_step_2'
+  out = tiny_run / 'eval_step_2'
   for name in ('samples.png', 'slots.png', 'slot_histogram.png'):
     assert (out / name).exists(), name
   result = json.loads((out / 'eval.json').read_text())
@@ -357,9 +364,8 @@ def test_evaluate_command_writes_scores_with_their_protocol(tmp_path):
   assert protocol['checkpoint_step'] == 2 and 'test accuracy 0.92' in protocol['feature_extractor']
 
 
-def test_evaluate_command_names_missing_steps(tmp_path):
-  trainer.train_and_evaluate(tiny_fashion(), str(tmp_path))
-  r = run_cli(f'--workdir={tmp_path}', '--step=5', module='experiments.evaluate')
+def test_evaluate_command_names_missing_steps(tiny_run):
+  r = run_cli(f'--workdir={tiny_run}', '--step=5', module='experiments.evaluate')
   assert r.returncode == 1 and 'Traceback' not in r.stderr
   assert 'no readable checkpoint for step 5' in r.stderr and 'present: [2]' in r.stderr
 
