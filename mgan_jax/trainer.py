@@ -123,8 +123,9 @@ class Trainer:
     if config.get('eval_every', 0) > 0 and self.is_main:
       from mgan_jax import evaluation
       try:
-        self.evaluator = evaluation.Evaluator(config, config.get('eval_num_samples') or None,
-                                              pictures=False)
+        self.evaluator = evaluation.Evaluator(
+            config, config.get('eval_num_samples') or None, pictures=False,
+            reference_size=config.get('eval_reference_size') or None)
       except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
         raise ConfigError(f'eval_every={config.eval_every}: {e} Set --config.eval_every=0 '
                           'to train without evaluation.') from None

@@ -371,12 +371,13 @@ def test_evaluate_command_names_missing_steps(tiny_run):
 
 
 def test_evaluation_during_training_is_logged(tmp_path):
-  config = tiny_fashion(eval_every=1, eval_num_samples=40, num_steps=2)
+  config = tiny_fashion(eval_every=1, eval_num_samples=40, eval_reference_size=1000, num_steps=2)
   trainer.train_and_evaluate(config, str(tmp_path))
   lines = [json.loads(x) for x in (tmp_path / 'eval_log.jsonl').read_text().splitlines()]
   assert [x['step'] for x in lines] == [1, 2]
   assert all(np.isfinite(x['scores']['fid']) for x in lines)
   assert lines[0]['protocol']['num_generated'] == 40
+  assert lines[0]['protocol']['reference_size'] == 1000
   from tensorboard.backend.event_processing import event_accumulator
   events = event_accumulator.EventAccumulator(str(tmp_path))
   events.Reload()

@@ -85,6 +85,7 @@ def base_config() -> ml_collections.ConfigDict:
   # scores logged to TensorBoard under eval/ and appended to WORKDIR/eval_log.jsonl.
   config.eval_every = 0                # steps between evaluations (0: none)
   config.eval_num_samples = 2000       # generated samples per evaluation (0: the protocol's)
+  config.eval_reference_size = 0       # reference images per evaluation (0: the protocol's)
   config.keep_checkpoints = 3
   config.profile_steps = 0             # > 0: trace this many steps with jax.profiler
   config.profile_start_after = 10      # ... starting this many steps after (re)start
