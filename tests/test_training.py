@@ -349,7 +349,8 @@ def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
 
 
 def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):
-  r = run_cli(f'--workdir={tiny_run}', '--num_samples=60', module='experiments.evaluate')
+  r = run_cli(f'--workdir={tiny_run}', '--num_samples=60', '--reference_size=2000',
+              module='experiments.evaluate')
   assert r.returncode == 0, r.stderr[-3000:]
   out = tiny_run / 'eval_step_2'
   for name in ('samples.png', 'slots.png', 'slot_histogram.png'):
@@ -360,7 +361,7 @@ def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):
     assert np.isfinite(result['scores'][key]), key
   assert result['scores']['classifier_score_test_set'] > 5  # a real classifier on real data
   protocol = result['protocol']
-  assert protocol['num_generated'] == 60 and protocol['reference_size'] == 10000
+  assert protocol['num_generated'] == 60 and protocol['reference_size'] == 2000
   assert protocol['checkpoint_step'] == 2 and 'test accuracy 0.92' in protocol['feature_extractor']
 
 
