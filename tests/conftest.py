@@ -4,9 +4,21 @@ XLA reads XLA_FLAGS once, when JAX first starts a backend, so this must run befo
 module touches JAX; conftest.py is imported first.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 _FLAG = '--xla_force_host_platform_device_count=8'
 if _FLAG not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + _FLAG).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+# One XLA compilation cache for the test session, shared with the subprocesses the tests
+# start (the train, evaluate and sample commands compile the same tiny steps again and
+# again); removed at exit. A cache the user set up is used as it is.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix='mgan_jax_tests_xla_cache_')
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
+  os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
