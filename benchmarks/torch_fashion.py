@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import timing
+
 _STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per framework (blocks of 10).')
 _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
 _COMPILE = flags.DEFINE_bool('torch_compile', False, 'Also time torch.compile of the nets.')
@@ -219,15 +221,8 @@ def time_components(config, t_step, setup, state, repeats: int = 20):
   z = torch.rand(b, config.model.z_dim + config.model.key_dim)
   x = torch.rand(b, 1, 28, 28)
 
-  def median_ms(fn):
-    for _ in range(3):
-      fn()
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      fn()
-      times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+  def median_ms(fn):  # fn() runs and waits for one forward + backward
+    return timing.median_ms(lambda _: fn(), None, repeats, warmup=3)
 
   def torch_grad(net, inp):
     def run():
