@@ -6,8 +6,8 @@ r"""Cost of a read + write of the sharded memory on 1, 2, 4, 8 devices (same N, 
 For each device count D, a fresh process (``XLA_FLAGS=--xla_force_host_platform_device_count=D``
 on a CPU; the real devices on an accelerator, where D must not exceed them) builds the same
 memory (N slots, M dims) and the same global batch of B queries (half real), splits both
-over the D devices, and times ``mgan_jax.sharded_memory.read`` + ``write`` in one pmap-ed,
-memory-donating function (median of ``--repeats`` calls after warm-up). It prints, per D:
+over the D devices, and times ``mgan_jax.memory.read`` + ``write`` (``sharded=True``) in one
+pmap-ed, memory-donating function (median of ``--repeats`` calls after warm-up). It prints, per D:
 the slots per device, the wall time, and XLA's cost analysis of the per-device program
 (FLOPs and bytes accessed): the work each device does. On host "devices" of one CPU the D
 programs share the same cores, so the wall time shows the sharding's overhead, not a
@@ -46,7 +46,6 @@ def worker(num_devices: int, case: str, repeats: int) -> dict:
   import jax
   import jax.numpy as jnp
   from mgan_jax import memory as mm
-  from mgan_jax import sharded_memory as sm
   n, m, b, k = (int(x) for x in case.split(':'))
   if jax.local_device_count() < num_devices:
     raise SystemExit(f'{num_devices} devices asked, {jax.local_device_count()} present')
@@ -66,14 +65,14 @@ def worker(num_devices: int, case: str, repeats: int) -> dict:
   y = np.tile(np.r_[np.ones(per // 2), np.zeros(per // 2)].astype(np.int32), num_devices)
 
   def sharded(local, queries, labels):
-    out = sm.read(local, queries, cfg, 'm')
-    local, _ = sm.write(local, queries, labels, cfg, 'm')
+    out = mm.read(local, queries, cfg, 'm', sharded=True)
+    local, _ = mm.write(local, queries, labels, cfg, 'm', sharded=True)
     return local, out.prob_real
 
   step = jax.pmap(sharded, axis_name='m', donate_argnums=0,
                   devices=jax.local_devices()[:num_devices])
   qs, ys = q.reshape(num_devices, per, m), y.reshape(num_devices, per)
-  local = sm.shard(jax.tree.map(jnp.asarray, memory), num_devices)
+  local = mm.shard(jax.tree.map(jnp.asarray, memory), num_devices)
   flops, bytes_ = _cost(step.lower(local, qs, ys).compile())
   result = dict(devices=num_devices, case=case, slots_per_device=n // num_devices,
                 flops=flops, bytes=bytes_,

@@ -19,7 +19,6 @@ import numpy as np
 from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
-from mgan_jax import sharded_memory as sm
 from mgan_jax import summary
 from mgan_jax import toy
 from mgan_jax import training
@@ -92,8 +91,13 @@ def progress_line(step, num_steps, rate, metrics) -> str:
   if 'memory/real_fraction' in metrics:
     parts += [f"mem real {metrics['memory/real_fraction']:.3f}",
               f"eff.slots {metrics['memory/effective_real_slots']:.1f}",
-              f"hit {metrics['memory/hit_rate']:.3f}",
-              f"age {metrics['memory/mean_age']:.1f}"]
+              f"hit real/fake {metrics['memory/real_hit_rate']:.2f}/"
+              f"{metrics['memory/fake_hit_rate']:.2f}",
+              f"distinct keys {metrics['memory/distinct_real_keys']:.0f} "
+              f"(top20 {metrics['memory/distinct_top20']:.0f})",
+              f"prior gap {metrics['memory/prior_gap']:.2f} "
+              f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
+              f"split kappa {metrics['memory/split_threshold']:.1f}"]
   return ' | '.join(parts)
 
 
@@ -136,7 +140,7 @@ class Trainer:
       return state
     if self.setup.memory_sharded:
       return replicate(state.replace(memory=None), self.num_local).replace(
-          memory=sm.shard(jax.device_get(state.memory), self.num_local))
+          memory=mm.shard(jax.device_get(state.memory), self.num_local))
     return replicate(state, self.num_local)
 
   def to_host(self, state: training.TrainState) -> training.TrainState:
@@ -144,7 +148,7 @@ class Trainer:
     if not self.pmapped:
       return state
     if self.setup.memory_sharded:
-      return unreplicate(state.replace(memory=None)).replace(memory=sm.unshard(state.memory))
+      return unreplicate(state.replace(memory=None)).replace(memory=mm.unshard(state.memory))
     return unreplicate(state)
 
   def run(self) -> dict[str, float]:

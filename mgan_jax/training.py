@@ -20,7 +20,6 @@ import optax
 from mgan_jax import losses
 from mgan_jax import memory as mm
 from mgan_jax import models
-from mgan_jax import sharded_memory as sm
 
 AXIS = 'batch'
 
@@ -105,7 +104,7 @@ def make_setup(config, num_replicas: int) -> Setup:
       raise ValueError('memory_sharded=True splits the memory over the devices of one host: '
                        f'needs 2 or more local devices and one host (have {num_replicas} '
                        f'replicas, {jax.process_count()} hosts)')
-    sm.check_shards(memory_config, num_replicas)
+    mm.check_shards(memory_config, num_replicas)
   axis = AXIS if num_replicas > 1 else None
   key_dim = config.model.key_dim
   d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
@@ -157,27 +156,27 @@ def preprocess(images: jax.Array, image_range: str) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class MemoryOps:
-  """The memory functions a step uses: the whole memory on every replica (``memory``) or
-  the memory split over the replicas (``sharded_memory``); same results either way."""
+  """The memory functions a step uses, bound to the step's device layout: the whole memory
+  on every replica, or its slots split over the replicas (``memory_sharded``)."""
 
-  read: Callable        # (memory, queries) -> ReadOutput
-  write: Callable       # (memory, queries, labels, num_groups) -> (memory, stats)
-  sample_keys: Callable  # (memory, rng, num) -> (indices, keys)
-  diagnostics: Callable  # (memory, stats) -> dict
+  config: mm.MemoryConfig
+  coll: mm.Collectives
+
+  def read(self, memory, queries):
+    return mm.ops.read(memory, queries, self.config, self.coll)
+
+  def write(self, memory, queries, labels, num_groups):
+    return mm.ops.write(memory, queries, labels, self.config, self.coll, num_groups)
+
+  def sample_keys(self, memory, rng, num):
+    return mm.ops.sample_keys(memory, rng, num, self.coll)
+
+  def diagnostics(self, memory, stats):
+    return mm.health.diagnostics(memory, stats, self.coll, self.config)
 
 
 def memory_ops(config: mm.MemoryConfig, axis: Optional[str], sharded: bool) -> MemoryOps:
-  if sharded:
-    return MemoryOps(
-        read=lambda m, q: sm.read(m, q, config, axis),
-        write=lambda m, q, y, g: sm.write(m, q, y, config, axis, g),
-        sample_keys=lambda m, rng, num: sm.sample_keys(m, rng, num, axis),
-        diagnostics=lambda m, st: sm.diagnostics(m, axis, st))
-  return MemoryOps(
-      read=lambda m, q: mm.read(m, q, config),
-      write=lambda m, q, y, g: mm.write(m, q, y, config, axis_name=axis, num_groups=g),
-      sample_keys=lambda m, rng, num: mm.sample_keys(m, rng, num),
-      diagnostics=mm.diagnostics)
+  return MemoryOps(config, mm.Collectives.make(axis, sharded))
 
 
 def generator_inputs(setup: Setup, memory: Optional[mm.Memory], rng: jax.Array, num: int,

@@ -26,10 +26,12 @@ def replicate(tree):
   return jax.tree.map(lambda x: jnp.stack([x] * DEVICES), tree)
 
 
-@pytest.mark.parametrize('em_steps,impl', [(1, 'dense'), (2, 'sparse')])
-def test_pmap_write_keeps_replicas_identical_and_equals_single_device(em_steps, impl):
+@pytest.mark.parametrize('rule,em_steps,impl', [
+    ('batched', 1, 'dense'), ('batched', 2, 'sparse'), ('proposals', 1, 'sparse'),
+    ('sequential', 2, 'dense')])
+def test_pmap_write_keeps_replicas_identical_and_equals_single_device(rule, em_steps, impl):
   cfg = mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=6, em_steps=em_steps,
-                        write_impl=impl)
+                        write_impl=impl, write_rule=rule, kappa_write=3.0)
   per_device = 3
   memory = random_memory(30, n=64)
 
@@ -48,7 +50,7 @@ def test_pmap_write_keeps_replicas_identical_and_equals_single_device(em_steps, 
         np.testing.assert_array_equal(leaf[d], leaf[0], err_msg=f'{name} on replica {d}')
     assert len({int(x) for x in stats.real_hits}) == 1
 
-    want, _ = ref.write(as_np(ref_mem), np.asarray(q, np.float64), np.asarray(y), cfg)
+    want, _ = ref.WRITES[rule](as_np(ref_mem), np.asarray(q, np.float64), np.asarray(y), cfg)
     ref_mem, ref_stats = single(ref_mem, q, y, config=cfg)
     first = jax.tree.map(lambda x: x[0], rep)
     assert_memory_close(first, as_np(ref_mem), atol=1e-6)

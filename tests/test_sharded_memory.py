@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from mgan_jax import memory as mm
-from mgan_jax import sharded_memory as sm
 from tests.test_memory import as_np, assert_memory_close, random_batch, random_memory
 
 D = 8
@@ -33,27 +32,34 @@ def test_sharded_read_and_gradients_equal_the_whole_memory(k, c):
 
   @functools.partial(jax.pmap, axis_name='m')
   def sharded(local, queries):
-    out = sm.read(local, queries, cfg, 'm')
-    grad = jax.grad(lambda qq: jnp.sum(jnp.log(sm.read(local, qq, cfg, 'm').prob_real
+    out = mm.read(local, queries, cfg, 'm', sharded=True)
+    grad = jax.grad(lambda qq: jnp.sum(jnp.log(mm.read(local, qq, cfg, 'm', sharded=True).prob_real
                                                + 1e-3)))(queries)
     return out, grad
 
-  out, grad = sharded(sm.shard(memory, D), split(q))
+  out, grad = sharded(mm.shard(memory, D), split(q))
   np.testing.assert_array_equal(np.asarray(out.indices).reshape(-1, k), want.indices)
   np.testing.assert_allclose(np.asarray(out.prob_real).reshape(-1), want.prob_real, rtol=1e-6)
   np.testing.assert_allclose(np.asarray(grad).reshape(-1, M), want_grad, rtol=1e-4, atol=1e-6)
 
 
-CASES = [(1, 1, 1e-8), (2, 1, 1e-8), (1, 2, 1e-8), (2, 1, 1.0)]  # em_steps, c, beta
+CASES = [  # rule, em_steps, c, beta, impl, kappa_write
+    ('batched', 1, 1, 1e-8, 'dense', 0.0), ('batched', 2, 1, 1e-8, 'sparse', 0.0),
+    ('batched', 1, 2, 1e-8, 'sparse', 6.0), ('batched', 2, 1, 1.0, 'dense', 0.0),
+    ('proposals', 1, 1, 1e-8, 'sparse', 10.0), ('proposals', 1, 2, 1e-8, 'dense', 0.0),
+    ('sequential', 2, 1, 1e-8, 'dense', 4.0), ('sequential', 1, 1, 1e-8, 'sparse', 0.0)]
 
 
-@pytest.mark.parametrize('em_steps,correct_in_top,beta', CASES)
-def test_sharded_writes_equal_the_whole_memory_over_several_steps(em_steps, correct_in_top, beta):
+@pytest.mark.parametrize('rule,em_steps,correct_in_top,beta,impl,kappa_write', CASES)
+def test_sharded_writes_equal_the_whole_memory_over_several_steps(rule, em_steps,
+                                                                  correct_in_top, beta, impl,
+                                                                  kappa_write):
   cfg = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=5, em_steps=em_steps,
-                        correct_in_top=correct_in_top, write_impl='dense', beta=beta)
+                        correct_in_top=correct_in_top, write_impl=impl, beta=beta,
+                        write_rule=rule, kappa_write=kappa_write)
   whole = random_memory(41, n=N)
-  local = sm.shard(whole, D)
-  write = jax.pmap(lambda mem, q, y: sm.write(mem, q, y, cfg, 'm', num_groups=2),
+  local = mm.shard(whole, D)
+  write = jax.pmap(lambda mem, q, y: mm.write(mem, q, y, cfg, 'm', num_groups=2, sharded=True),
                    axis_name='m')
   for t in range(4):
     q, y = random_batch(50 + t, D * 4)
@@ -63,29 +69,32 @@ def test_sharded_writes_equal_the_whole_memory_over_several_steps(em_steps, corr
     y_dev = jnp.concatenate([split(y[:D * 2]), split(y[D * 2:])], axis=1)
     local, stats = write(local, q_dev, y_dev)
     whole, want_stats = mm.write(whole, q, y, cfg)
-    assert_memory_close(sm.unshard(local), as_np(whole), atol=1e-6)
-    assert jax.tree.map(lambda s: int(s[0]), stats) == jax.tree.map(int, want_stats)
+    assert_memory_close(mm.unshard(local), as_np(whole), atol=1e-6)
+    for name in ('real_hits', 'real_misses', 'fake_hits', 'fake_misses'):
+      assert int(getattr(stats, name)[0]) == int(getattr(want_stats, name)), name
+    np.testing.assert_allclose(stats.split_threshold[0], want_stats.split_threshold, rtol=1e-5)
     assert int(want_stats.real_misses + want_stats.fake_misses) > 0 or t > 0
 
 
 def test_sharded_sampling_and_diagnostics_equal_the_whole_memory():
   memory = random_memory(42, n=N)
   rng = jax.random.PRNGKey(3)
-  idx, keys = jax.pmap(lambda mem: sm.sample_keys(mem, rng, 10, 'm'), axis_name='m')(
-      sm.shard(memory, D))
+  idx, keys = jax.pmap(lambda mem: mm.sample_keys(mem, rng, 10, 'm', sharded=True), axis_name='m')(
+      mm.shard(memory, D))
   want_idx, want_keys = mm.sample_keys(memory, rng, 10)
   np.testing.assert_array_equal(idx[3], want_idx)
   np.testing.assert_array_equal(keys[5], want_keys)
-  stats = mm.WriteStats(*(jnp.full((D,), v, jnp.int32) for v in (3, 1, 2, 2)))
-  got = jax.pmap(lambda mem, st: sm.diagnostics(mem, 'm', st), axis_name='m')(
-      sm.shard(memory, D), stats)
-  want = mm.diagnostics(memory, mm.WriteStats(*(jnp.int32(v) for v in (3, 1, 2, 2))))
+  stats = mm.WriteStats(*(jnp.full((D,), v, jnp.int32) for v in (3, 1, 2, 2)), jnp.full((D,), 1.5))
+  got = jax.pmap(lambda mem, st: mm.diagnostics(mem, st, 'm', sharded=True), axis_name='m')(
+      mm.shard(memory, D), stats)
+  want = mm.diagnostics(memory, mm.WriteStats(*(jnp.int32(v) for v in (3, 1, 2, 2)),
+                                              jnp.float32(1.5)))
   for key, value in want.items():
     np.testing.assert_allclose(got[key][0], value, rtol=1e-5, err_msg=key)
 
 
 def test_sharding_is_refused_when_it_cannot_work():
   with pytest.raises(ValueError, match='does not split over 3 devices'):
-    sm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=4), 3)
+    mm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=4), 3)
   with pytest.raises(ValueError, match='more than the 8 slots of one device'):
-    sm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=9), 8)
+    mm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=9), 8)

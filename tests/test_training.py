@@ -17,7 +17,6 @@ from experiments.configs import fashion
 from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
-from mgan_jax import sharded_memory
 from mgan_jax import trainer
 from mgan_jax import training
 from tests import tiny
@@ -104,13 +103,13 @@ def test_sharded_memory_step_equals_the_replicated_memory_step():
   sh_step = training.make_train_step(sh_setup, devices)
   rep = trainer.replicate(state, devices)
   sh = trainer.replicate(state.replace(memory=None), devices).replace(
-      memory=sharded_memory.shard(state.memory, devices))
+      memory=mm.shard(state.memory, devices))
   rng = jax.random.PRNGKey(1)
   for t in range(3):
     batch = images[16 * t:16 * (t + 1)].reshape(devices, 2, 28, 28, 1)
     rep, m_rep = rep_step(rep, batch, rng)
     sh, m_sh = sh_step(sh, batch, rng)
-    whole = sharded_memory.unshard(sh.memory)
+    whole = mm.unshard(sh.memory)
     first = trainer.unreplicate(rep.memory)
     np.testing.assert_array_equal(whole.values, first.values)
     np.testing.assert_array_equal(whole.ages, first.ages)

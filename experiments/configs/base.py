@@ -46,7 +46,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.memory.choose_k = 128         # k
   config.memory.alpha = 0.5
   config.memory.beta = 1e-8
-  config.memory.kappa = 1.0
+  config.memory.kappa = 1.0            # read and hit test
+  config.memory.kappa_write = 0.0      # the write's S_y and E-step (0: the same as kappa)
+  # batched | proposals | sequential (SPEC 3, "Batches"; mgan_jax.memory.MemoryConfig)
+  config.memory.write_rule = 'batched'
   config.memory.em_steps = 1           # T
   config.memory.correct_in_top = 1
   config.memory.init_hist = 1e-5
