@@ -93,7 +93,11 @@ def main(argv):
     summary.write_png(os.path.join(outdir, 'slots.png'), grid)
     summary.write_png(os.path.join(outdir, 'slot_hist.png'),
                       evaluation.slot_histogram_image(state.memory))
-    d = {k: float(v) for k, v in mm.diagnostics(state.memory).items()}
+    d = {k: float(v) for k, v in mm.diagnostics(state.memory,
+                                                config=setup.memory_config).items()}
+    print(f"memory: {d['distinct_real_keys']:.0f} distinct real keys "
+          f"({d['distinct_top20']:.0f} among the 20 most used), prior gap "
+          f"{d['prior_gap']:.2f} (2 kappa = {d['prior_gap_limit']:.0f})")
     d.update(key_statistics(state.memory))
     with open(os.path.join(outdir, 'memory.json'), 'w') as f:
       json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(), **d}, f, indent=2)

@@ -101,6 +101,30 @@ def interpolation_discontinuity(generate_fn, classify, inputs: np.ndarray,
   return share, paths[:8].reshape(-1, inputs.shape[1])
 
 
+def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
+                per_slot: int = 100, seed: int = 0):
+  """For each of the ``num_slots`` most used real slots (largest ``h v``), the share of
+  ``per_slot`` samples ``G([z, K_c])`` (z ~ U(-1, 1)) in the classifier's majority class:
+  1 when a slot generates one class, ~1/10 when it ignores the slot. Returns
+  ``(slots, purity, majority_class)`` as lists, most used slot first."""
+  weight = np.asarray(memory.hist, np.float64) * np.asarray(memory.values)
+  slots = [int(i) for i in np.argsort(-weight, kind='stable')[:num_slots] if weight[i] > 0]
+  if not slots:
+    return [], [], []
+  z = np.random.default_rng(seed).uniform(-1.0, 1.0, (per_slot, z_dim)).astype(np.float32)
+  keys = np.asarray(memory.keys)
+  inputs = np.concatenate([np.concatenate([z, np.broadcast_to(keys[c], (per_slot, keys.shape[1]))],
+                                          axis=1) for c in slots])
+  classes = np.concatenate([classify(generate_fn(inputs[s:s + GENERATOR_BATCH])).argmax(1)
+                            for s in range(0, len(inputs), GENERATOR_BATCH)])
+  purity, majority = [], []
+  for i in range(len(slots)):
+    counts = np.bincount(classes[i * per_slot:(i + 1) * per_slot], minlength=10)
+    purity.append(float(counts.max() / per_slot))
+    majority.append(int(counts.argmax()))
+  return slots, purity, majority
+
+
 def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> np.ndarray:
   """A bar chart (uint8 RGB) of the histogram ``h`` of the ``num`` most used slots, sorted:
   real slots in blue, fake slots in red; bar heights relative to the largest."""
@@ -270,6 +294,16 @@ class Evaluator:
             '200 pairs of generated samples of different predicted classes; 8 images evenly '
             'between their generator inputs (endpoints excluded); off manifold = top class '
             'probability < 0.5')
+        if state.memory is not None:
+          used, purity, majority = slot_purity(generate_fn, classify, state.memory,
+                                               self.setup.z_dim, seed=self.seed)
+          scores.update({'slot_purity': [round(p, 4) for p in purity],
+                         'slot_purity_majority_class': majority,
+                         'slot_purity_slots': used,
+                         'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity))})
+          protocol['slot_purity'] = (
+              'the 10 most used real slots (largest h v); 100 samples G([z, K_c]) each, '
+              'z ~ U(-1, 1); purity = share of the classifier\'s majority class')
       if self.pictures:
         pictures['samples'] = summary.image_grid(fake[:64])
         if len(strip):
@@ -278,6 +312,8 @@ class Evaluator:
         if state.memory is not None:
           pictures.update(self._slot_pictures(state))
     if state.memory is not None:
+      health = mm.diagnostics(state.memory, config=self.setup.memory_config)
+      scores.update({f'memory/{k}': float(v) for k, v in health.items()})
       values = np.asarray(state.memory.values)
       used = np.bincount(slots, minlength=len(values)) if slots is not None else None
       scores['distinct_slots_sampled'] = int(np.sum(used > 0)) if used is not None else 0

@@ -267,7 +267,8 @@ class Trainer:
         f.write(json.dumps({'step': step, 'scores': result.scores,
                             'protocol': result.protocol}) + '\n')
       shown = ('fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
-               'high_quality', 'reverse_kl')
+               'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
+               'memory/distinct_top20')
       shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
       print(f'eval at step {step}: {shown}', flush=True)
 

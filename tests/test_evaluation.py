@@ -9,6 +9,29 @@ from mgan_jax import evaluation, memory as mm, training
 from tests import tiny
 
 
+def test_slot_purity_counts_the_majority_class_of_each_most_used_real_slot():
+  # Keys are basis vectors; the "generator" returns its input; the "classifier" names the
+  # key's basis index as the class, except class 9 when z0 > 0.5 (so purity < 1).
+  z_dim, m = 2, 12
+  keys = np.eye(m, dtype=np.float32)
+  hist = np.array([5, 1, 9, 3, 7, 2, 8, 4, 6, 0.5, 0.2, 0.1], np.float32)
+  values = np.array([1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1], np.int32)
+  memory = mm.Memory(keys=keys, values=values, ages=np.zeros(m, np.int32), hist=hist)
+
+  def classify(x):
+    cls = np.where(x[:, 0] > 0.5, 9, np.argmax(x[:, z_dim:], axis=1))
+    return np.eye(m)[cls][:, :10] + 1e-3
+
+  slots, purity, majority = evaluation.slot_purity(lambda x: x, classify, memory, z_dim,
+                                                   num_slots=4, per_slot=50, seed=3)
+  assert slots == [2, 6, 4, 8]  # most used real slots; slot 3 is fake
+  z = np.random.default_rng(3).uniform(-1, 1, (50, z_dim))
+  share_high = np.mean(z[:, 0] > 0.5)
+  want = max(share_high, 1 - share_high)
+  np.testing.assert_allclose(purity, [want] * 4)
+  assert majority == [2, 6, 4, 8] if share_high < 0.5 else [9] * 4
+
+
 def test_interpolation_share_counts_uncertain_in_between_images():
   # "Images" are the inputs themselves; the classifier is unsure (top probability 0.4)
   # where |x0| < 0.3 and sure (0.9) elsewhere; class = sign of x0.
