@@ -1,22 +1,25 @@
-"""The train state and the train step of MemoryGAN (SPEC section 4), and of its memory-free
-DCGAN baseline with the same networks.
+"""The train state and the one train step of every model (SPEC section 4).
 
-One step is: a discriminator update on real images and generated images (the memory read is
-D's output), the memory write with this step's real (y=1) and fake (y=0) queries, then a
-generator update with fresh z and slots. :func:`make_train_step` returns it ``pmap``-ed over
-the local devices, or jitted for one device; both compute the same thing for the same
-global batch: batch-norm statistics, noise and slot samples are those of the global batch.
+One step is: a discriminator update on real and generated images (D's output comes from the
+model's head, :mod:`mgan_jax.gans`: a logit for DCGAN, a memory read for MemoryGAN), the
+head's update (MemoryGAN: the memory write with this step's real (y=1) and fake (y=0)
+queries), then a generator update with fresh z and conditioning. :func:`make_train_step`
+returns it ``pmap``-ed over the local devices, or jitted for one device; both compute the
+same thing for the same global batch: batch-norm statistics, noise and slot samples are
+those of the global batch.
 """
 
 import dataclasses
 from typing import Any, Callable, Optional
 
+import chex
 import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
+from mgan_jax import gans
 from mgan_jax import losses
 from mgan_jax import memory as mm
 from mgan_jax import models
@@ -26,7 +29,9 @@ AXIS = 'batch'
 
 @flax.struct.dataclass
 class TrainState:
-  """Everything a step reads and writes. ``memory`` is None for the DCGAN baseline."""
+  """Everything a step reads and writes. ``memory`` is the head's non-gradient state (the
+  memory of MemoryGAN; None for heads without one): the name is kept so that checkpoints
+  of earlier versions restore."""
 
   step: jax.Array
   g_params: Any
@@ -43,6 +48,7 @@ class Setup:
   """The static parts of a run, made once from the config: modules, optimisers, shapes."""
 
   config: ml_collections.ConfigDict
+  head: Any                   # mgan_jax.gans.Head, bound to the step's device layout
   memory_config: Optional[mm.MemoryConfig]
   d_train: Any
   g_train: Any
@@ -61,13 +67,7 @@ class Setup:
 
   @property
   def generator_input_dim(self) -> int:
-    return self.z_dim + (self.key_dim if self.uses_memory else 0)
-
-
-def memory_config_from(config) -> Optional[mm.MemoryConfig]:
-  if config.model.kind != 'memory':
-    return None
-  return mm.MemoryConfig(**dict(config.memory))
+    return self.z_dim + self.head.cond_dim()
 
 
 def make_optimizer(optim, num_steps: int, learning_rate: float) -> optax.GradientTransformation:
@@ -86,25 +86,19 @@ def make_setup(config, num_replicas: int) -> Setup:
   ``num_replicas`` is the number of devices the global batch is split over (1: plain jit).
   """
   losses.check_loss(config.loss)
-  memory_config = memory_config_from(config)  # MemoryConfig validates k <= N and the like
   batch = config.batch_size
   if batch < 1 or batch % num_replicas:
     raise ValueError(f'batch_size={batch} does not split over {num_replicas} devices; use a '
                      f'multiple of {num_replicas}')
-  if memory_config is not None:
-    if memory_config.key_dim != config.model.key_dim:
-      raise ValueError(f'memory.key_dim={memory_config.key_dim} must equal '
-                       f'model.key_dim={config.model.key_dim}')
-    if 2 * batch > memory_config.num_slots:
-      raise ValueError(f'one write takes 2 * batch_size = {2 * batch} queries, more than '
-                       f'memory.num_slots={memory_config.num_slots}')
-  sharded = bool(config.get('memory_sharded', False)) and memory_config is not None
-  if sharded:
-    if num_replicas < 2 or jax.process_count() > 1:
-      raise ValueError('memory_sharded=True splits the memory over the devices of one host: '
-                       f'needs 2 or more local devices and one host (have {num_replicas} '
-                       f'replicas, {jax.process_count()} hosts)')
-    mm.check_shards(memory_config, num_replicas)
+  sharded = bool(config.get('memory_sharded', False))
+  if sharded and (num_replicas < 2 or jax.process_count() > 1):
+    raise ValueError('memory_sharded=True splits the memory over the devices of one host: '
+                     f'needs 2 or more local devices and one host (have {num_replicas} '
+                     f'replicas, {jax.process_count()} hosts)')
+  # The head validates its own hyperparameters (MemoryConfig: k <= N and the like).
+  head = gans.make_head(config, AXIS if num_replicas > 1 else None, sharded)
+  head.validate(config, num_replicas)
+  memory_config = getattr(head, 'config', None)
   axis = AXIS if num_replicas > 1 else None
   key_dim = config.model.key_dim
   d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
@@ -114,7 +108,7 @@ def make_setup(config, num_replicas: int) -> Setup:
   g_lr = config.optim.get('g_learning_rate', -1.0)
   g_lr = config.optim.learning_rate if g_lr < 0 else g_lr
   return Setup(
-      config=config, memory_config=memory_config, d_train=d_train, g_train=g_train,
+      config=config, head=head, memory_config=memory_config, d_train=d_train, g_train=g_train,
       d_eval=d_eval, g_eval=g_eval,
       d_tx=make_optimizer(config.optim, config.num_steps, config.optim.learning_rate),
       g_tx=make_optimizer(config.optim, config.num_steps, g_lr),
@@ -136,7 +130,7 @@ def init_state(setup: Setup, rng: jax.Array) -> TrainState:
       g_opt=setup.g_tx.init(g_params),
       d_params=d_params, d_stats=d_vars.get('batch_stats', {}),
       d_opt=setup.d_tx.init(d_params),
-      memory=mm.init(setup.memory_config, k_m) if setup.uses_memory else None,
+      memory=setup.head.init_state(k_m),
   )
 
 
@@ -154,40 +148,15 @@ def preprocess(images: jax.Array, image_range: str) -> jax.Array:
   return x
 
 
-@dataclasses.dataclass(frozen=True)
-class MemoryOps:
-  """The memory functions a step uses, bound to the step's device layout: the whole memory
-  on every replica, or its slots split over the replicas (``memory_sharded``)."""
-
-  config: mm.MemoryConfig
-  coll: mm.Collectives
-
-  def read(self, memory, queries):
-    return mm.ops.read(memory, queries, self.config, self.coll)
-
-  def write(self, memory, queries, labels, num_groups):
-    return mm.ops.write(memory, queries, labels, self.config, self.coll, num_groups)
-
-  def sample_keys(self, memory, rng, num):
-    return mm.ops.sample_keys(memory, rng, num, self.coll)
-
-  def diagnostics(self, memory, stats):
-    return mm.health.diagnostics(memory, stats, self.coll, self.config)
-
-
-def memory_ops(config: mm.MemoryConfig, axis: Optional[str], sharded: bool) -> MemoryOps:
-  return MemoryOps(config, mm.Collectives.make(axis, sharded))
-
-
-def generator_inputs(setup: Setup, memory: Optional[mm.Memory], rng: jax.Array, num: int,
-                     sample_keys: Callable = mm.sample_keys):
-  """``([z, K_c], K_c)`` for ``num`` samples: z ~ U(-1, 1), c ~ the real-slot histogram."""
+def generator_inputs(setup: Setup, head_state, rng: jax.Array, num: int):
+  """``([z, cond], cond)`` for ``num`` samples: z ~ U(-1, 1) and the head's conditioning
+  (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one)."""
   k_z, k_c = jax.random.split(rng)
   z = jax.random.uniform(k_z, (num, setup.z_dim), jnp.float32, -1.0, 1.0)
-  if memory is None:
+  cond = setup.head.condition(head_state, k_c, num)
+  if cond is None:
     return z, None
-  _, keys = sample_keys(memory, k_c, num)
-  return jnp.concatenate([z, keys], axis=1), keys
+  return jnp.concatenate([z, cond], axis=1), cond
 
 
 def _apply(module, params, stats, x, mutable: bool):
@@ -198,6 +167,11 @@ def _apply(module, params, stats, x, mutable: bool):
   return module.apply(variables, x), stats
 
 
+def _rows(a, b):
+  """The rows of ``a`` then ``b`` (None when the network has no such output)."""
+  return None if a is None else jnp.concatenate([a, b])
+
+
 def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   """``step(state, images, rng) -> (state, metrics)``, pmap-ed or jitted, state donated.
 
@@ -206,111 +180,91 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   ``fold_in(rng, state.step)``, so a resumed run needs no saved key.
   """
   config = setup.config
+  head = setup.head
   axis = AXIS if num_replicas > 1 else None
   batch = config.batch_size
   local = batch // num_replicas
-  lam = config.mi_weight
   kind = config.loss
-  ops = None
-  if setup.uses_memory:
-    ops = memory_ops(setup.memory_config, axis, setup.memory_sharded)
 
   def mean(x):
     return jax.lax.pmean(x, axis) if axis else x
 
   def this_replica(x):
     """The local slice of an array drawn for the whole global batch."""
-    if axis is None:
+    if x is None or axis is None:
       return x
     start = jax.lax.axis_index(axis) * local
     return jax.lax.dynamic_slice_in_dim(x, start, local, axis=0)
 
-  def d_output(features, logit, memory):
-    if memory is None:
-      return losses.from_logit(logit), None
-    q = mm.normalize(features)
-    return losses.from_probability(ops.read(memory, q).prob_real), q
-
-  def d_outputs(f_real, l_real, f_fake, l_fake, memory):
-    """D's outputs on the real and the fake batch, and the queries [2 B, M] (real, then
-    fake; None without a memory). With a memory, one read of both batches; the write after
-    the D update scores the same query array against the same memory."""
-    if memory is None:
-      return losses.from_logit(l_real), losses.from_logit(l_fake), None
-    q = mm.normalize(jnp.concatenate([f_real, f_fake]))
-    p = ops.read(memory, q).prob_real
-    n = f_real.shape[0]
-    return losses.from_probability(p[:n]), losses.from_probability(p[n:]), q
+  def generate(g_params, g_stats, head_state, rng):
+    g_in, cond = generator_inputs(setup, head_state, rng, batch)
+    g_in, cond = this_replica(g_in), this_replica(cond)
+    chex.assert_shape(g_in, (local, setup.generator_input_dim))
+    fake, g_stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
+    chex.assert_shape(fake, (local,) + setup.image_shape)
+    return fake, g_stats, cond
 
   def step(state: TrainState, images: jax.Array, rng: jax.Array):
+    chex.assert_shape(images, (local,) + setup.image_shape)
     rng = jax.random.fold_in(rng, state.step)
     k_d, k_g, k_flip = jax.random.split(rng, 3)
-    memory = state.memory
     x_real = preprocess(images, config.data.image_range)
     if config.data.random_flip:
       flip = this_replica(jax.random.bernoulli(k_flip, 0.5, (batch,)))
       x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)
 
-    # --- Discriminator update. ---
-    g_in, k_c = generator_inputs(setup, memory, k_d, batch, ops and ops.sample_keys)
-    g_in = this_replica(g_in)
-    fake, g_stats = _apply(setup.g_train, state.g_params, state.g_stats, g_in, True)
+    # --- Discriminator update: one head output over the real then the fake rows. ---
+    fake, g_stats, cond = generate(state.g_params, state.g_stats, state.memory, k_d)
     fake = jax.lax.stop_gradient(fake)
 
     def d_loss_fn(d_params):
       (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
       (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
-      real, fake_out, queries = d_outputs(f_real, l_real, f_fake, l_fake, memory)
-      loss = losses.discriminator_loss(real, fake_out, kind)
-      mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
-      return loss + lam * mi, (stats, queries, real.prob, fake_out.prob, mi)
+      out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
+      real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
+                                                                            out)
+      penalty = head.penalty(f_fake, cond)
+      loss = losses.discriminator_loss(real, fake_out, kind) + penalty
+      return loss, (stats, head_aux, real.prob, fake_out.prob, penalty)
 
     (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
-    d_stats, d_queries, d_real, d_fake, d_mi = aux
+    d_stats, head_aux, d_real, d_fake, d_penalty = aux
     d_grads = mean(d_grads)
     updates, d_opt = setup.d_tx.update(d_grads, state.d_opt, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
 
-    metrics = {}
-    if memory is not None:
-      queries = jax.lax.stop_gradient(d_queries)
-      labels = jnp.concatenate([jnp.ones(local, jnp.int32), jnp.zeros(local, jnp.int32)])
-      memory, write_stats = ops.write(memory, queries, labels, 2)
+    # --- The head's update (MemoryGAN: the memory write with the D step's queries). ---
+    head_state, head_metrics = head.update(state.memory, head_aux, 2)
 
-    # --- Generator update, with fresh z and slots from the written memory. ---
-    g_in, k_c = generator_inputs(setup, memory, k_g, batch, ops and ops.sample_keys)
-    g_in = this_replica(g_in)
-
+    # --- Generator update, with fresh z and conditioning from the updated head. ---
     def g_loss_fn(g_params):
-      fake, stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
+      fake, stats, cond = generate(g_params, g_stats, head_state, k_g)
       (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
-      fake_out, q_fake = d_output(f_fake, l_fake, memory)
-      loss = losses.generator_loss(fake_out, kind)
-      mi = jnp.mean(jnp.square(f_fake - this_replica(k_c))) if memory is not None else 0.0
-      return loss + lam * mi, (stats, q_fake, fake_out.prob, mi)
+      out, aux = head.d_outputs(head_state, f_fake, l_fake)
+      penalty = head.penalty(f_fake, cond)
+      return losses.generator_loss(out, kind) + penalty, (stats, aux, out.prob, penalty)
 
     (g_loss, aux), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
-    g_stats, q_gen, g_fake, g_mi = aux
+    g_stats, g_head_aux, g_fake, g_penalty = aux
     g_grads = mean(g_grads)
     updates, g_opt = setup.g_tx.update(g_grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
 
-    if memory is not None and config.memory_write_in_g_step:
+    if config.memory_write_in_g_step:
       # The reference code's extra write: the G step's fake queries, label 0.
-      memory, _ = ops.write(memory, jax.lax.stop_gradient(q_gen), jnp.zeros(local, jnp.int32),
-                            1)
+      head_state, _ = head.update(head_state, g_head_aux, 1)
 
-    metrics.update({
+    metrics = {
         'd_loss': mean(d_loss), 'g_loss': mean(g_loss),
         'd_real': mean(jnp.mean(d_real)), 'd_fake': mean(jnp.mean(d_fake)),
-        'g_fake': mean(jnp.mean(g_fake)), 'mi_d': mean(d_mi), 'mi_g': mean(g_mi),
+        'g_fake': mean(jnp.mean(g_fake)), 'penalty_d': mean(d_penalty),
+        'penalty_g': mean(g_penalty),
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
-    })
-    if memory is not None:
-      metrics.update({f'memory/{k}': v for k, v in ops.diagnostics(memory, write_stats).items()})
+        **head_metrics,
+    }
     new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                            g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,
-                           memory=memory)
+                           memory=head_state)
     return new_state, metrics
 
   if axis is None:
