@@ -12,7 +12,8 @@ samples of different classes). 2D mixtures (ring8, grid25): modes covered, high-
 share and reverse KL over 2,500 samples. CIFAR-10, CelebA and chairs: FID/KID/PR/density/
 coverage on the pool3 features of the FID Inception-v3 and the Inception Score (10 splits),
 with weights from a file you provide (mgan_jax/inception.py says which; without it, a
-message). Other data sets (MNIST, affine MNIST) are refused with a message.
+message). MNIST (28x28): as Fashion-MNIST, with the project's MNIST classifier; Stacked
+MNIST: modes of 1,000 and KL. Other data sets (affine MNIST) are refused with a message.
 
 Writes to ``--out`` (default ``WORKDIR/eval_step_STEP``): ``eval.json`` and the pictures
 ``samples.png``, ``slots.png`` (one row per most-used real slot, MemoryGAN),

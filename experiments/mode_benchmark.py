@@ -4,7 +4,8 @@ r"""The 2D mode-collapse benchmark: MemoryGAN and the memory-free DCGAN over sev
         [--models=memory,dcgan] [--root=runs/modes] [--config.num_steps=5000]
 
 Trains the config once per model and seed (``ROOT/NAME/MODEL_seedS``; a finished run is not
-trained again, an interrupted one resumes), scores each final state on 2,500 samples
+trained again, an interrupted one resumes), scores each final state on the protocol's
+samples (2,500)
 (:mod:`mgan_jax.evaluation`: modes covered, share within 3 sigma, reverse KL of the mode
 histogram) and writes ``ROOT/NAME/summary.json`` and a markdown table (mean +- standard
 deviation over the seeds, and every seed) to stdout. Same budget for both models: the
@@ -40,6 +41,7 @@ def main(argv):
     raise SystemExit(f'error: {base.data.name!r} is not a 2D mixture config (ring8, grid25)')
   name = base.data.mixture
   results = {}
+  samples = None
   for model in _MODELS.value:
     for seed in (int(s) for s in _SEEDS.value):
       config = base.copy_and_resolve_references()
@@ -50,13 +52,16 @@ def main(argv):
       if config.num_steps not in trainer.available_steps(workdir):
         trainer.train_and_evaluate(config, workdir)
       state, step = trainer.final_state(config, workdir, config.num_steps)
-      result = evaluation.Evaluator(config, seed=seed, pictures=False)(state, step)
+      evaluator = evaluation.Evaluator(config, seed=seed, pictures=False)
+      samples = evaluator.num_samples
+      result = evaluator(state, step)
       results.setdefault(model, []).append({'seed': seed, **result.scores})
       print(f'{model} seed {seed}: ' + ', '.join(f'{k} {result.scores[k]:.4g}' for k in KEYS),
             flush=True)
   summary = {'benchmark': name, 'num_steps': base.num_steps, 'batch_size': base.batch_size,
-             'samples': 2500, 'per_seed': results, 'mean': {}, 'std': {}}
-  lines = [f'# {name}: {base.num_steps} steps, batch {base.batch_size}, 2,500 samples, '
+             'samples': samples, 'loss': base.loss, 'memory': base.memory.to_dict(),
+             'per_seed': results, 'mean': {}, 'std': {}}
+  lines = [f'# {name}: {base.num_steps} steps, batch {base.batch_size}, {samples:,} samples, '
            f'{len(_SEEDS.value)} seeds (mean +- std)',
            '| model | modes | high-quality share | reverse KL |', '|---|---|---|---|']
   for model, rows in results.items():

@@ -18,6 +18,10 @@ from typing import Any, Optional
 import orbax.checkpoint as ocp
 
 # Config sections whose change makes a checkpoint unusable (different parameters or memory).
+# What reading a damaged checkpoint raises (orbax, TensorStore, JSON, msgpack): such a
+# checkpoint is moved aside. Anything else (a bug, MemoryError, ...) propagates and moves
+# nothing.
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
 STRUCTURAL = ('model', 'memory', 'data.shape')
 
 
@@ -109,7 +113,7 @@ class Checkpointer:
       try:
         meta = self.manager.restore(step, args=ocp.args.Composite(
             meta=ocp.args.JsonRestore()))['meta']
-      except Exception as e:  # an unreadable checkpoint: keep it aside, try an older one
+      except UNREADABLE as e:  # an unreadable checkpoint: keep it aside, try an older one
         self._move_aside(step, e)
         continue
       diffs = config_differences(meta.get('config', {}), current)
@@ -132,7 +136,7 @@ class Checkpointer:
               'Nothing was changed on disk.') from None
         self._move_aside(step, e)
         continue
-      except Exception as e:  # unreadable data files
+      except UNREADABLE as e:  # unreadable data files
         self._move_aside(step, e)
         continue
       return restored, step, diffs

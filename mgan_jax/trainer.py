@@ -68,8 +68,8 @@ def slot_grid_inputs(setup: training.Setup, memory: mm.Memory, z: jax.Array, row
 
 @dataclasses.dataclass
 class _Progress:
-  start_step: int
-  num_steps: int
+  """The start of the current rate window: its time and step."""
+
   t_window: float = 0.0
   steps_window: int = 0
 
@@ -119,9 +119,7 @@ class Trainer:
     try:
       self.setup = training.make_setup(config, self.num_replicas)
       self.images = data_lib.load_images(config.data, 'train')
-    except data_lib.DatasetNotFoundError:
-      raise
-    except ValueError as e:
+    except ValueError as e:  # DatasetNotFoundError (a RuntimeError) passes through
       raise ConfigError(f'{e}') from None
     self.evaluator = None
     if config.get('eval_every', 0) > 0 and self.is_main:
@@ -187,7 +185,7 @@ class Trainer:
     profile_start = start + config.profile_start_after
     profile_stop = profile_start + config.profile_steps
     window: list[tuple[int, Any]] = []
-    progress = _Progress(start, config.num_steps, time.time(), start)
+    progress = _Progress(time.time(), start)
     last_metrics: dict[str, float] = {}
     t_start = time.time()
     print(f'Training {config.model.kind} on {config.data.name}: steps {start}->'
@@ -220,7 +218,7 @@ class Trainer:
         print(progress_line(step, config.num_steps, rate, stacked), flush=True)
         writer.scalars(step, {**stacked, 'steps_per_second': rate})
         writer.flush()
-      progress = _Progress(start, config.num_steps, now, step)
+      progress = _Progress(now, step)
       last_metrics = stacked
       window = []
 
