@@ -49,22 +49,15 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  import ml_collections
-  from mgan_jax import evaluation, summary, trainer
+  from mgan_jax import evaluation, runs, summary
 
   workdir = _WORKDIR.value
-  config_path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(config_path):
-    sys.exit(f'error: {config_path} not found: --workdir must be a training run directory')
-  with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
   # The checkpoint first: a missing step is named before any reference features are computed.
-  restored = trainer.final_state(config, workdir, _STEP.value)
-  if restored is None:
-    which = f'step {_STEP.value}' if _STEP.value is not None else 'any step'
-    sys.exit(f'error: no readable checkpoint for {which} in {workdir}/checkpoints '
-             f'(present: {trainer.available_steps(workdir) or "none"})')
-  state, step = restored
+  try:
+    run = runs.load_run(workdir, _STEP.value)
+  except runs.RunNotFoundError as e:
+    sys.exit(f'error: {e}')
+  config, state, step = run.config, run.state, run.step
   try:
     evaluator = evaluation.Evaluator(config, _NUM.value, _SEED.value,
                                      reference_size=_REFERENCE.value,

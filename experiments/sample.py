@@ -54,41 +54,31 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   import jax
-  import jax.numpy as jnp
-  import ml_collections
   import numpy as np
-  from mgan_jax import evaluation, memory as mm, summary, trainer, training
+  from mgan_jax import evaluation, memory as mm, runs, sampling, summary, training
 
   workdir = _WORKDIR.value
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    print(f'error: {path} does not exist: is {workdir!r} a training run directory?',
-          file=sys.stderr)
+  try:
+    run = runs.load_run(workdir)
+  except runs.RunNotFoundError as e:
+    print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  restored = trainer.final_state(config, workdir)
-  if restored is None:
-    print(f'error: no readable checkpoint in {workdir}/checkpoints', file=sys.stderr)
-    sys.exit(1)
-  state, step = restored
-  setup = training.make_setup(config, 1)
+  config, setup, state, step = run.config, run.setup, run.state, run.step
   generate = training.make_generate(setup, config.sample_bn_mode)
   outdir = _OUTDIR.value or os.path.join(workdir, 'final_samples')
   os.makedirs(outdir, exist_ok=True)
-  vr = (-1.0, 1.0) if config.data.image_range == 'symmetric' else (0.0, 1.0)
+  vr = sampling.value_range(config.data.image_range)
 
   rng = jax.random.PRNGKey(_SEED.value)
-  g_in, _ = training.generator_inputs(setup, state.memory, rng, _NUM.value)
+  g_in, _ = sampling.generator_inputs(setup, state.memory, rng, _NUM.value)
   images = np.asarray(generate(state, g_in))
   np.save(os.path.join(outdir, 'samples.npy'), images)
   summary.write_png(os.path.join(outdir, 'samples.png'), summary.image_grid(images, value_range=vr))
   written = ['samples.png', 'samples.npy']
   if state.memory is not None:
     rows = min(_ROWS.value, config.memory.num_slots)
-    z = jax.random.uniform(jax.random.fold_in(rng, 1), (_COLS.value, setup.z_dim), jnp.float32,
-                           -1.0, 1.0)
-    g_in, slots = trainer.slot_grid_inputs(setup, state.memory, z, rows)
+    z = sampling.draw_z(jax.random.fold_in(rng, 1), _COLS.value, setup.z_dim)
+    g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows)
     grid = summary.image_grid(np.asarray(generate(state, g_in)), rows=rows, value_range=vr)
     summary.write_png(os.path.join(outdir, 'slots.png'), grid)
     summary.write_png(os.path.join(outdir, 'slot_hist.png'),

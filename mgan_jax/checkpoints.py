@@ -58,13 +58,17 @@ def config_as_dict(config) -> dict:
 class Checkpointer:
   """Saves every call to :meth:`save`, keeps the newest ``keep``; restores the newest good."""
 
-  def __init__(self, directory: str, keep: int = 3):
+  def __init__(self, directory: str, keep: int = 3, read_only: bool = False):
+    """``read_only``: for commands that read a run (sample, evaluate): an unreadable
+    checkpoint is reported and skipped, never moved, and nothing is created or deleted."""
     self.directory = os.path.abspath(directory)
     self._keep = keep
+    self._read_only = read_only
     self._open()
 
   def _open(self):
-    options = ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=self._keep, create=not self._read_only,
+                                           read_only=self._read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=('state', 'meta'))
 
@@ -81,6 +85,10 @@ class Checkpointer:
 
   def _move_aside(self, step: int, error: Exception) -> None:
     src = os.path.join(self.directory, str(step))
+    if self._read_only:
+      print(f'WARNING: checkpoint {src} could not be read ({type(error).__name__}); left it '
+            'as it is and trying an older one.', flush=True)
+      return
     dst = f'{src}.corrupt'
     suffix = 0
     while os.path.exists(dst):

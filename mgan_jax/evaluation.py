@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mgan_jax import memory as mm
-from mgan_jax import metrics, summary, toy, training
+from mgan_jax import metrics, runs, sampling, summary, toy, training
 
 GENERATOR_BATCH = 500
 
@@ -59,7 +59,7 @@ def generator_batches(setup: training.Setup, generate, state, num: int, rng: jax
   for i, start in enumerate(range(0, num, GENERATOR_BATCH)):
     size = min(GENERATOR_BATCH, num - start)
     k_z, k_c = jax.random.split(jax.random.fold_in(rng, i))
-    z = jax.random.uniform(k_z, (size, setup.z_dim), jnp.float32, -1.0, 1.0)
+    z = sampling.draw_z(k_z, size, setup.z_dim)
     if state.memory is not None:
       idx, keys = mm.sample_keys(state.memory, k_c, size)
       g_in = jnp.concatenate([z, keys], axis=1)
@@ -111,10 +111,8 @@ def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slo
   slots = [int(i) for i in np.argsort(-weight, kind='stable')[:num_slots] if weight[i] > 0]
   if not slots:
     return [], [], []
-  z = np.random.default_rng(seed).uniform(-1.0, 1.0, (per_slot, z_dim)).astype(np.float32)
-  keys = np.asarray(memory.keys)
-  inputs = np.concatenate([np.concatenate([z, np.broadcast_to(keys[c], (per_slot, keys.shape[1]))],
-                                          axis=1) for c in slots])
+  z = np.asarray(sampling.draw_z(jax.random.PRNGKey(seed), per_slot, z_dim))
+  inputs = sampling.slot_purity_inputs(memory, slots, z)
   classes = np.concatenate([classify(generate_fn(inputs[s:s + GENERATOR_BATCH])).argmax(1)
                             for s in range(0, len(inputs), GENERATOR_BATCH)])
   purity, majority = [], []
@@ -162,9 +160,7 @@ class Evaluator:
           f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
           'Fashion-MNIST and MNIST (their classifiers), CIFAR-10/CelebA/chairs '
           '(Inception-v3), Stacked MNIST (the MNIST classifier) and the 2D mixtures.')
-    config = config.copy_and_resolve_references()
-    with config.unlocked():
-      config.memory_sharded = False
+    config = runs.single_device_config(config)
     self.config = config
     self.setup = training.make_setup(config, 1)
     self.generate = training.make_generate(self.setup, config.sample_bn_mode)
@@ -228,9 +224,7 @@ class Evaluator:
     return 100 * digits[0] + 10 * digits[1] + digits[2]
 
   def _to_unit(self, images):
-    if self.config.data.image_range == 'symmetric':
-      return (images + 1.0) / 2.0
-    return images
+    return sampling.to_unit(images, self.config.data.image_range)
 
   def __call__(self, state: training.TrainState, step: int) -> Result:
     from mgan_jax import classifier
@@ -322,11 +316,9 @@ class Evaluator:
     return Result(scores=scores, protocol=protocol, pictures=pictures)
 
   def _slot_pictures(self, state):
-    from mgan_jax import trainer
     rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols
-    z = jax.random.uniform(jax.random.PRNGKey(self.seed + 1), (cols, self.setup.z_dim),
-                           jnp.float32, -1.0, 1.0)
-    g_in, _ = trainer.slot_grid_inputs(self.setup, state.memory, z,
-                                       min(rows, self.setup.memory_config.num_slots))
+    z = sampling.draw_z(jax.random.PRNGKey(self.seed + 1), cols, self.setup.z_dim)
+    g_in, _ = sampling.slot_grid_inputs(state.memory, z,
+                                        min(rows, self.setup.memory_config.num_slots))
     images = self._to_unit(np.asarray(self.generate(state, g_in)))
     return {'slots': summary.image_grid(images, rows=rows)}

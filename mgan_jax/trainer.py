@@ -18,7 +18,10 @@ import numpy as np
 
 from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
+from mgan_jax import gans
 from mgan_jax import memory as mm
+from mgan_jax import runs
+from mgan_jax import sampling
 from mgan_jax import summary
 from mgan_jax import toy
 from mgan_jax import training
@@ -51,19 +54,6 @@ def replicate(tree, num: int):
 
 def unreplicate(tree):
   return jax.tree.map(lambda x: x[0], tree)
-
-
-def slot_grid_inputs(setup: training.Setup, memory: mm.Memory, z: jax.Array, rows: int):
-  """Generator inputs for a grid with one row per most-used real slot, a fixed z per column.
-
-  Returns ``(inputs [rows * len(z), z_dim + key_dim], slot indices [rows])``.
-  """
-  weight = memory.hist * memory.values.astype(memory.hist.dtype)
-  _, slots = jax.lax.top_k(weight, rows)
-  keys = memory.keys[slots]
-  cols = z.shape[0]
-  g_in = jnp.concatenate([jnp.tile(z, (rows, 1)), jnp.repeat(keys, cols, axis=0)], axis=1)
-  return g_in, slots
 
 
 @dataclasses.dataclass
@@ -170,8 +160,9 @@ class Trainer:
 
     step_fn = training.make_train_step(setup, self.num_replicas)
     generate = training.make_generate(setup, config.sample_bn_mode)
-    z_fixed = jax.random.uniform(jax.random.fold_in(sample_rng, 0),
-                                 (config.num_samples, setup.z_dim), jnp.float32, -1.0, 1.0)
+    z_fixed = sampling.draw_z(jax.random.fold_in(sample_rng, 0), config.num_samples,
+                              setup.z_dim)
+    host_head = gans.make_head(config)  # the head on one device, for the sample grids
     state = self.to_devices(state)
     batches = data_lib.Batches(
         self.images, config.batch_size, config.seed,
@@ -225,13 +216,10 @@ class Trainer:
     def write_samples(step, st):
       single = self.to_host(st)
       memory = single.memory
-      if memory is not None:
-        _, keys = mm.sample_keys(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
-        g_in = jnp.concatenate([z_fixed, keys], axis=1)
-      else:
-        g_in = z_fixed
+      cond = host_head.condition(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
+      g_in = z_fixed if cond is None else jnp.concatenate([z_fixed, cond], axis=1)
       images = np.asarray(generate(single, g_in))
-      vr = (-1.0, 1.0) if config.data.image_range == 'symmetric' else (0.0, 1.0)
+      vr = sampling.value_range(config.data.image_range)
       if config.data.source == 'mixture':  # 2D points: a scatter plot and mode statistics
         stats = toy.mode_statistics(images, config.data.mixture)
         print(f"step {step}: {stats['modes']}/{stats['num_modes']} modes, "
@@ -248,7 +236,7 @@ class Trainer:
       writer.image(step, 'samples', grid)
       if memory is not None:
         rows = min(config.slot_grid_rows, setup.memory_config.num_slots)
-        g_in, slots = slot_grid_inputs(setup, memory, z_fixed[:config.slot_grid_cols], rows)
+        g_in, _ = sampling.slot_grid_inputs(memory, z_fixed[:config.slot_grid_cols], rows)
         slot_grid = summary.image_grid(np.asarray(generate(single, g_in)), rows=rows,
                                        value_range=vr)
         summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
@@ -320,29 +308,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 
 def final_state(config, workdir: str, step: Optional[int] = None
                 ) -> Optional[tuple[Any, int]]:
-  """The newest good checkpoint of a run (or the one at ``step``) as ``(state, step)``, for
-  sampling and evaluation.
-
-  One copy of the state on one device; checkpoints always hold the whole memory.
-  """
-  config = config.copy_and_resolve_references()
-  with config.unlocked():
-    config.memory_sharded = False
-    config.batch_size = 1  # only shapes matter here
-  setup = training.make_setup(config, 1)
-  target = training.init_state(setup, jax.random.PRNGKey(config.seed))
-  ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                  keep=config.keep_checkpoints)
-  try:
-    restored = ckpt.restore_latest(target, config, step)
-  finally:
-    ckpt.close()
-  return None if restored is None else restored[:2]
+  """The newest good checkpoint of a run (or the one at ``step``) as ``(state, step)`` on one
+  device (see :func:`mgan_jax.runs.restore`)."""
+  return runs.restore(config, workdir, step)
 
 
-def available_steps(workdir: str) -> list[int]:
-  """The checkpoint steps in ``workdir/checkpoints`` (without reading them)."""
-  directory = os.path.join(workdir, 'checkpoints')
-  if not os.path.isdir(directory):
-    return []
-  return sorted(int(d) for d in os.listdir(directory) if d.isdigit())
+available_steps = runs.available_steps

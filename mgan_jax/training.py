@@ -23,6 +23,7 @@ from mgan_jax import gans
 from mgan_jax import losses
 from mgan_jax import memory as mm
 from mgan_jax import models
+from mgan_jax import sampling
 
 AXIS = 'batch'
 
@@ -134,31 +135,6 @@ def init_state(setup: Setup, rng: jax.Array) -> TrainState:
   )
 
 
-def preprocess(images: jax.Array, image_range: str) -> jax.Array:
-  """uint8 images -> float32 in [0, 1] ('unit') or [-1, 1] ('symmetric'); 'none': float
-  data (2D points) as they are."""
-  if image_range == 'none':
-    return images.astype(jnp.float32)
-  x = images.astype(jnp.float32) / 255.0
-  if image_range == 'symmetric':
-    return 2.0 * x - 1.0
-  if image_range != 'unit':
-    raise ValueError(f"data.image_range must be 'unit', 'symmetric' or 'none', "
-                     f'got {image_range!r}')
-  return x
-
-
-def generator_inputs(setup: Setup, head_state, rng: jax.Array, num: int):
-  """``([z, cond], cond)`` for ``num`` samples: z ~ U(-1, 1) and the head's conditioning
-  (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one)."""
-  k_z, k_c = jax.random.split(rng)
-  z = jax.random.uniform(k_z, (num, setup.z_dim), jnp.float32, -1.0, 1.0)
-  cond = setup.head.condition(head_state, k_c, num)
-  if cond is None:
-    return z, None
-  return jnp.concatenate([z, cond], axis=1), cond
-
-
 def _apply(module, params, stats, x, mutable: bool):
   variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
   if mutable and stats:
@@ -197,7 +173,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     return jax.lax.dynamic_slice_in_dim(x, start, local, axis=0)
 
   def generate(g_params, g_stats, head_state, rng):
-    g_in, cond = generator_inputs(setup, head_state, rng, batch)
+    g_in, cond = sampling.generator_inputs(setup, head_state, rng, batch)
     g_in, cond = this_replica(g_in), this_replica(cond)
     chex.assert_shape(g_in, (local, setup.generator_input_dim))
     fake, g_stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
@@ -208,7 +184,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     chex.assert_shape(images, (local,) + setup.image_shape)
     rng = jax.random.fold_in(rng, state.step)
     k_d, k_g, k_flip = jax.random.split(rng, 3)
-    x_real = preprocess(images, config.data.image_range)
+    x_real = sampling.preprocess(images, config.data.image_range)
     if config.data.random_flip:
       flip = this_replica(jax.random.bernoulli(k_flip, 0.5, (batch,)))
       x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)

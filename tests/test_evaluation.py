@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import affmnist, fashion, ring8
-from mgan_jax import evaluation, memory as mm, training
+from mgan_jax import evaluation, memory as mm, sampling, training
 from tests import tiny
 
 
@@ -25,7 +25,7 @@ def test_slot_purity_counts_the_majority_class_of_each_most_used_real_slot():
   slots, purity, majority = evaluation.slot_purity(lambda x: x, classify, memory, z_dim,
                                                    num_slots=4, per_slot=50, seed=3)
   assert slots == [2, 6, 4, 8]  # most used real slots; slot 3 is fake
-  z = np.random.default_rng(3).uniform(-1, 1, (50, z_dim))
+  z = np.asarray(sampling.draw_z(jax.random.PRNGKey(3), 50, z_dim))
   share_high = np.mean(z[:, 0] > 0.5)
   want = max(share_high, 1 - share_high)
   np.testing.assert_allclose(purity, [want] * 4)

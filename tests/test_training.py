@@ -129,6 +129,11 @@ def test_sharded_memory_run_checkpoints_the_whole_memory_and_resumes(tmp_path):
   trainer.train_and_evaluate(config, str(tmp_path))
   state, step = trainer.final_state(config, str(tmp_path))
   assert step == 3 and state.memory.keys.shape == (64, 16)
+  # The read commands load a sharded run as the whole memory on one device.
+  r = run_cli(f'--workdir={tmp_path}', '--rows=2', '--cols=2', '--num=4',
+              module='experiments.sample')
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert (tmp_path / 'final_samples' / 'slots.png').exists()
   with pytest.raises(trainer.ConfigError, match='needs 2 or more local devices'):
     trainer.Trainer(tiny_fashion(memory_sharded=True), str(tmp_path / 'x'))
 
@@ -282,6 +287,12 @@ def test_corrupt_checkpoint_is_moved_aside_and_the_last_good_one_used(tmp_path):
   for f in (ckdir / '4' / 'state').rglob('*'):  # scramble every data file of step 4
     if f.is_file():
       f.write_bytes(b'not a checkpoint')
+  # A command that reads the run reports the bad step, uses the previous one, moves nothing.
+  r = run_cli(f'--workdir={tmp_path}', '--rows=2', '--cols=2', '--num=4',
+              module='experiments.sample')
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert 'for step 2' in r.stdout and 'could not be read' in r.stdout
+  assert sorted(os.listdir(ckdir)) == ['2', '4']
   setup = training.make_setup(config, 1)
   target = training.init_state(setup, jax.random.PRNGKey(config.seed))
   ckpt = checkpoints.Checkpointer(str(ckdir))
