@@ -251,7 +251,7 @@ def check_memories_agree(config, memory_cls):
   """Max abs differences of the PyTorch memory against mgan_jax.memory on one read + write."""
   import torch
   from mgan_jax import memory as mm
-  from mgan_jax import training
+  from mgan_jax.train import training
   cfg = training.memory_config_from(config)
   rng = np.random.default_rng(0)
   n, m, b = cfg.num_slots, cfg.key_dim, 2 * config.batch_size
@@ -283,7 +283,8 @@ def check_memories_agree(config, memory_cls):
 def main(argv):
   del argv
   import torch
-  from mgan_jax import data, training
+  from mgan_jax import data
+  from mgan_jax.train import training
   if _THREADS.value:
     torch.set_num_threads(_THREADS.value)
   torch.manual_seed(0)

@@ -53,7 +53,7 @@ def matmul_peak(sizes, repeats: int = 5):
 
 
 def build(config, images):
-  from mgan_jax import trainer, training
+  from mgan_jax.train import trainer, training
   n = config.num_devices or jax.local_device_count()
   setup = training.make_setup(config, n)
   state = training.init_state(setup, jax.random.PRNGKey(0))

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mgan_jax import layers
+from mgan_jax.nets import layers
 
 _BATCH = flags.DEFINE_integer('batch', 64, 'Batch size.')
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Timed calls (median taken).')

@@ -3,7 +3,7 @@ r"""Evaluates a training run's checkpoint; writes eval.json (scores + protocol) 
     python -m experiments.evaluate --workdir=runs/fashion_memory [--step=8000]
         [--num_samples=10000] [--out=DIR]
 
-Fashion-MNIST: features from the project's classifier (mgan_jax/assets/
+Fashion-MNIST: features from the project's classifier (mgan_jax/evaluate/assets/
 fashion_classifier.msgpack, trained by experiments.train_classifier): FID, KID (100 subsets
 of 1000), improved precision/recall (k=3), density/coverage (k=5) against the 10,000 test
 images, the classifier score (10 splits) of the samples and of the test set, and the
@@ -11,7 +11,7 @@ structural-discontinuity score (share of off-manifold images on interpolation pa
 samples of different classes). 2D mixtures (ring8, grid25): modes covered, high-quality
 share and reverse KL over 2,500 samples. CIFAR-10, CelebA and chairs: FID/KID/PR/density/
 coverage on the pool3 features of the FID Inception-v3 and the Inception Score (10 splits),
-with weights from a file you provide (mgan_jax/inception.py says which; without it, a
+with weights from a file you provide (mgan_jax/evaluate/inception.py says which; without it, a
 message). MNIST (28x28): as Fashion-MNIST, with the project's MNIST classifier; Stacked
 MNIST: modes of 1,000 and KL. Other data sets (affine MNIST) are refused with a message.
 
@@ -49,7 +49,8 @@ def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  from mgan_jax import evaluation, runs, summary
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax.train import runs, summary
 
   workdir = _WORKDIR.value
   # The checkpoint first: a missing step is named before any reference features are computed.

@@ -6,7 +6,7 @@ r"""The 2D mode-collapse benchmark: MemoryGAN and the memory-free DCGAN over sev
 Trains the config once per model and seed (``ROOT/NAME/MODEL_seedS``; a finished run is not
 trained again, an interrupted one resumes), scores each final state on the protocol's
 samples (2,500)
-(:mod:`mgan_jax.evaluation`: modes covered, share within 3 sigma, reverse KL of the mode
+(:mod:`mgan_jax.evaluate.evaluation`: modes covered, share within 3 sigma, reverse KL of the mode
 histogram) and writes ``ROOT/NAME/summary.json`` and a markdown table (mean +- standard
 deviation over the seeds, and every seed) to stdout. Same budget for both models: the
 config's steps, batch and optimiser; only ``model.kind`` differs.
@@ -35,7 +35,8 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   import numpy as np
-  from mgan_jax import evaluation, trainer
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax.train import trainer
   base = _CONFIG.value
   if base.data.source != 'mixture':
     raise SystemExit(f'error: {base.data.name!r} is not a 2D mixture config (ring8, grid25)')

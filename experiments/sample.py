@@ -55,7 +55,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   import jax
   import numpy as np
-  from mgan_jax import evaluation, memory as mm, runs, sampling, summary, training
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax import memory as mm
+  from mgan_jax.train import runs, sampling, summary, training
 
   workdir = _WORKDIR.value
   try:

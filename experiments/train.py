@@ -32,7 +32,8 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   # Imported here so that `--help` and config errors answer before JAX starts.
-  from mgan_jax import checkpoints, data, trainer
+  from mgan_jax.train import checkpoints, trainer
+  from mgan_jax import data
   config = _CONFIG.value
   if config is None:
     raise app.UsageError(f'--config is required; one of: {", ".join(configs_lib.config_names())}')

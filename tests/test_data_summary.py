@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mgan_jax import data
-from mgan_jax import summary
+from mgan_jax.train import summary
 
 
 def test_read_idx_against_a_hand_made_file(tmp_path):

@@ -1,11 +1,14 @@
-"""mgan_jax.evaluation: the interpolation score, the pictures, and the Evaluator on tiny runs."""
+"""mgan_jax.evaluate.evaluation: the interpolation score, slot purity, the pictures, and the
+Evaluator on tiny runs."""
 
 import jax
 import numpy as np
 import pytest
 
 from experiments.configs import affmnist, fashion, ring8
-from mgan_jax import evaluation, memory as mm, sampling, training
+from mgan_jax.evaluate import evaluation
+from mgan_jax import memory as mm
+from mgan_jax.train import sampling, training
 from tests import tiny
 
 

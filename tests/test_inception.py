@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mgan_jax import inception
+from mgan_jax.evaluate import inception
 
 
 @pytest.fixture(scope='module')
@@ -90,7 +90,8 @@ def test_unexpected_pickled_objects_are_refused(tmp_path):
 def test_cifar10_evaluation_uses_inception_features(variables, tmp_path):
   import tensorflow_datasets as tfds
   from experiments.configs import cifar10
-  from mgan_jax import evaluation, training
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax.train import training
   from tests import tiny
   config = tiny.shrink(cifar10.get_config())
   config.data.cache_dir = str(tmp_path / 'cache')

@@ -7,9 +7,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mgan_jax import layers
-from mgan_jax import losses
-from mgan_jax import models
+from mgan_jax.nets import layers
+from mgan_jax.gans import losses
+from mgan_jax.nets import models
 
 
 @pytest.mark.parametrize('shape,features', [((2, 7, 7, 3), 4), ((1, 5, 9, 1), 2),

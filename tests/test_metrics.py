@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from mgan_jax import metrics
+from mgan_jax.evaluate import metrics
 
 
 def _features(seed, n=60, d=5, shift=0.0, scale=1.0):
@@ -107,7 +107,7 @@ def test_metrics_refuse_bad_input():
 
 def test_classifier_weights_round_trip_and_missing_weights_are_explained(tmp_path):
   import jax
-  from mgan_jax import classifier
+  from mgan_jax.evaluate import classifier
   variables = classifier.init_variables(jax.random.PRNGKey(1))
   path = classifier.save(variables, 'fashion', str(tmp_path / 'c.msgpack'))
   loaded = classifier.load('fashion', path)

@@ -6,7 +6,8 @@ import types
 import numpy as np
 import pytest
 
-from mgan_jax import data, metrics
+from mgan_jax import data
+from mgan_jax.evaluate import metrics
 
 
 def test_mode_coverage_matches_a_direct_count():
@@ -85,7 +86,8 @@ def test_stacked_mnist_evaluation_counts_modes_with_the_mnist_classifier():
   import jax
   import tensorflow_datasets as tfds
   from experiments.configs import stacked_mnist
-  from mgan_jax import evaluation, training
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax.train import training
   from tests import tiny
   config = tiny.shrink(stacked_mnist.get_config())
   config.data.digits = 'tfds'
@@ -104,7 +106,8 @@ def test_mnist_runs_are_scored_with_the_mnist_classifier():
   import jax
   import tensorflow_datasets as tfds
   from experiments.configs import mnist
-  from mgan_jax import evaluation, training
+  from mgan_jax.evaluate import evaluation
+  from mgan_jax.train import training
   from tests import tiny
   config = tiny.shrink(mnist.get_config())
   with tfds.testing.mock_data(num_examples=30):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mgan_jax import toy
+from mgan_jax.data import toy
 
 
 def test_mixtures_have_distinct_means():

@@ -14,11 +14,11 @@ import pytest
 
 from experiments import configs_lib
 from experiments.configs import fashion
-from mgan_jax import checkpoints
+from mgan_jax.train import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
-from mgan_jax import trainer
-from mgan_jax import training
+from mgan_jax.train import trainer
+from mgan_jax.train import training
 from tests import tiny
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

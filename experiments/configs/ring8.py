@@ -5,7 +5,7 @@
 
 MLP nets (2 hidden layers of 128), batch 64, N=4096, k=128; 2,500 samples scored every
 sample_every steps: modes covered, share within 3 sigma, reverse KL of the mode histogram
-(mgan_jax.toy), and a scatter plot over the mode centres. Published reference points:
+(mgan_jax.data.toy), and a scatter plot over the mode centres. Published reference points:
 VEEGAN Table 1 and PacGAN Tables 1-2. Measured here over 5 seeds (`python -m
 experiments.mode_benchmark --config=ring8`, WORKSPACE.md): MemoryGAN 1.8 modes, 0.3% high
 quality; the DCGAN baseline 6.2 modes, 54.4%. About 5 minutes per MemoryGAN seed on 2 cores.

@@ -3,7 +3,7 @@
 A model of this code base is its head (the networks, data and step are shared): the head
 owns its non-gradient state (the memory for MemoryGAN; none for DCGAN), its conditioning of
 the generator, the pieces it adds to the D and G losses, and its update after the D step.
-The step builder (:func:`mgan_jax.training.make_train_step`) is one function over any head:
+The step builder (:func:`mgan_jax.train.training.make_train_step`) is one function over any head:
 ``d_update -> head.update -> g_update``, with no per-model branches.
 
 ``config.model.kind`` names the head; :func:`make_head` builds it.
@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import jax
 
-from mgan_jax import losses
+from mgan_jax.gans import losses
 from mgan_jax.gans import dcgan, memorygan
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from mgan_jax import losses
+from mgan_jax.gans import losses
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from mgan_jax import losses
+from mgan_jax.gans import losses
 from mgan_jax import memory as mm
 
 

@@ -16,15 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mgan_jax import checkpoints
 from mgan_jax import data as data_lib
 from mgan_jax import gans
 from mgan_jax import memory as mm
-from mgan_jax import runs
-from mgan_jax import sampling
-from mgan_jax import summary
-from mgan_jax import toy
-from mgan_jax import training
+from mgan_jax.data import toy
+from mgan_jax.evaluate import evaluation
+from mgan_jax.train import checkpoints, runs, sampling, summary, training
 
 
 class NonFiniteLossError(RuntimeError):
@@ -113,7 +110,6 @@ class Trainer:
       raise ConfigError(f'{e}') from None
     self.evaluator = None
     if config.get('eval_every', 0) > 0 and self.is_main:
-      from mgan_jax import evaluation
       try:
         self.evaluator = evaluation.Evaluator(
             config, config.get('eval_num_samples') or None, pictures=False,
@@ -309,7 +305,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 def final_state(config, workdir: str, step: Optional[int] = None
                 ) -> Optional[tuple[Any, int]]:
   """The newest good checkpoint of a run (or the one at ``step``) as ``(state, step)`` on one
-  device (see :func:`mgan_jax.runs.restore`)."""
+  device (see :func:`mgan_jax.train.runs.restore`)."""
   return runs.restore(config, workdir, step)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import jax
 import ml_collections
 
-from mgan_jax import checkpoints, training
+from mgan_jax.train import checkpoints, training
 
 
 class RunNotFoundError(RuntimeError):

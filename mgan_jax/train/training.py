@@ -20,10 +20,10 @@ import ml_collections
 import optax
 
 from mgan_jax import gans
-from mgan_jax import losses
+from mgan_jax.gans import losses
 from mgan_jax import memory as mm
-from mgan_jax import models
-from mgan_jax import sampling
+from mgan_jax.nets import models
+from mgan_jax.train import sampling
 
 AXIS = 'batch'
 

@@ -3,7 +3,7 @@ MNIST evaluation (issue 4: FID/KID/precision-recall on its penultimate layer, th
 score on its softmax).
 
 ``python -m experiments.train_classifier --dataset=fashion`` trains it and writes
-``mgan_jax/assets/<dataset>_classifier.msgpack``; :func:`load` reads it back.
+``mgan_jax/evaluate/assets/<dataset>_classifier.msgpack``; :func:`load` reads it back.
 """
 
 import os

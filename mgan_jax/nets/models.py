@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mgan_jax.layers import ConvBlock, DenseBlock, INIT, ResidualBlock, layer_norm, mean_pool
+from mgan_jax.nets.layers import ConvBlock, DenseBlock, INIT, ResidualBlock, layer_norm, mean_pool
 
 
 class ConvEncoder(nn.Module):

@@ -24,7 +24,7 @@ def draw_z(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
 def generator_inputs(setup, head_state, rng: jax.Array, num: int):
   """``([z, cond], cond)`` for ``num`` samples: z ~ U(-1, 1) and the head's conditioning
   (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one).
-  ``setup`` is a :class:`mgan_jax.training.Setup`."""
+  ``setup`` is a :class:`mgan_jax.train.training.Setup`."""
   k_z, k_c = jax.random.split(rng)
   z = draw_z(k_z, num, setup.z_dim)
   cond = setup.head.condition(head_state, k_c, num)

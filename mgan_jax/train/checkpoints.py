@@ -1,6 +1,6 @@
 """Orbax checkpoints of the train state, with the config that made them.
 
-Each checkpoint holds the (unreplicated) :class:`~mgan_jax.training.TrainState` and a JSON
+Each checkpoint holds the (unreplicated) :class:`~mgan_jax.train.training.TrainState` and a JSON
 item with the step and the run's config. On restore:
 
 * a checkpoint made with a different network, memory or image shape is refused with the
