@@ -150,8 +150,12 @@ def test_step_changes_state_and_reports_memory_diagnostics():
   assert not np.allclose(jax.tree.leaves(new.g_params)[0], jax.tree.leaves(before.g_params)[0])
   assert int(np.sum(np.asarray(new.memory.ages) == 0)) > 0  # the memory was written
   for key in ('d_loss', 'g_loss', 'd_real', 'd_fake', 'memory/real_fraction',
-              'memory/hit_rate', 'memory/effective_real_slots'):
+              'memory/hit_rate', 'memory/effective_real_slots', 'memory/distinct_real_keys',
+              'memory/prior_gap', 'memory/split_threshold'):
     assert np.isfinite(metrics[key]), key
+  for key in ('memory/real_hit_rate', 'memory/fake_hit_rate',
+              'memory/fake_reads_without_real_slot', 'memory/g_reads_without_real_slot'):
+    assert 0.0 <= float(metrics[key]) <= 1.0, key
   total = sum(int(metrics[f'memory/{k}']) for k in
               ('real_hits', 'real_misses', 'fake_hits', 'fake_misses'))
   assert total == 2 * 8  # one write of the step's real and fake queries

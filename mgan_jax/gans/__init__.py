@@ -44,6 +44,9 @@ class Head(Protocol):
   def update(self, state, aux, num_groups: int) -> tuple[Any, dict]:
     """The head's state after a D step (``aux`` from :meth:`d_outputs`) and its metrics."""
 
+  def output_metrics(self, aux) -> dict:
+    """Metrics of the G step's output (``aux`` from :meth:`d_outputs`)."""
+
 
 HEADS: dict[str, Callable[..., Head]] = {
     'dcgan': dcgan.LogitHead,

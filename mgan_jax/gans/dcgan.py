@@ -46,3 +46,7 @@ class LogitHead:
   def update(self, state, aux, num_groups):
     del aux, num_groups
     return state, {}
+
+  def output_metrics(self, aux):
+    del aux
+    return {}

@@ -84,7 +84,8 @@ def progress_line(step, num_steps, rate, metrics) -> str:
               f"(top20 {metrics['memory/distinct_top20']:.0f})",
               f"prior gap {metrics['memory/prior_gap']:.2f} "
               f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
-              f"split kappa {metrics['memory/split_threshold']:.1f}"]
+              f"split kappa {metrics['memory/split_threshold']:.1f}",
+              f"G reads without a real slot {metrics['memory/g_reads_without_real_slot']:.2f}"]
   return ' | '.join(parts)
 
 

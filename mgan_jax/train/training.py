@@ -236,7 +236,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'g_fake': mean(jnp.mean(g_fake)), 'penalty_d': mean(d_penalty),
         'penalty_g': mean(g_penalty),
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
-        **head_metrics,
+        **head_metrics, **head.output_metrics(g_head_aux),
     }
     new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                            g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,

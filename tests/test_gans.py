@@ -1,0 +1,76 @@
+"""The discriminator-head registry: each head against its direct computation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import fashion
+from mgan_jax import gans, memory as mm
+from mgan_jax.gans import losses
+from tests import tiny
+from tests.test_memory import random_memory
+
+
+def config_of(kind):
+  config = tiny.shrink(fashion.get_config())
+  config.model.kind = kind
+  return config
+
+
+def test_unknown_kind_lists_the_known_heads():
+  config = config_of('dcgan')
+  config.model.kind = 'vae'
+  with pytest.raises(ValueError, match=r"unknown model.kind 'vae'; known: \['dcgan', 'memory'\]"):
+    gans.make_head(config)
+
+
+def test_logit_head_is_the_sigmoid_of_the_logit_and_has_no_state():
+  head = gans.make_head(config_of('dcgan'))
+  logits = jnp.array([-2.0, 0.0, 3.0])
+  out, aux = head.d_outputs(None, jnp.zeros((3, 4)), logits)
+  np.testing.assert_allclose(out.prob, 1 / (1 + np.exp(-np.asarray(logits))), rtol=1e-6)
+  assert head.init_state(jax.random.PRNGKey(0)) is None and head.cond_dim() == 0
+  assert head.condition(None, jax.random.PRNGKey(0), 5) is None
+  assert float(head.penalty(jnp.ones((3, 4)), None)) == 0.0
+  assert head.update(None, aux, 2) == (None, {})
+
+
+def test_memory_head_reads_penalises_and_writes_as_the_memory_does():
+  config = config_of('memory')
+  head = gans.make_head(config)
+  cfg = head.config
+  memory = random_memory(3, n=cfg.num_slots, m=cfg.key_dim)
+  rs = np.random.RandomState(0)
+  features = jnp.asarray(rs.randn(8, cfg.key_dim).astype(np.float32))
+  out, aux = head.d_outputs(memory, features, None)
+  q = mm.normalize(features)
+  want = mm.read(memory, q, cfg).prob_real
+  np.testing.assert_allclose(out.prob, want, rtol=1e-6)
+  np.testing.assert_allclose(out.log_prob, np.log(np.clip(want, 1e-3, 1 - 1e-3)), rtol=1e-5)
+  np.testing.assert_array_equal(aux['no_real_slot'], np.asarray(want) == 0)
+  cond = jnp.asarray(rs.randn(8, cfg.key_dim).astype(np.float32))
+  np.testing.assert_allclose(head.penalty(features, cond),
+                             config.mi_weight * np.mean((features - cond) ** 2), rtol=1e-5)
+  # The write takes the first half as real, the second as fake.
+  new, metrics = head.update(memory, aux, 2)
+  labels = jnp.array([1] * 4 + [0] * 4, jnp.int32)
+  want_memory, _ = mm.write(memory, q, labels, cfg)
+  for name in ('keys', 'values', 'ages', 'hist'):
+    np.testing.assert_array_equal(getattr(new, name), getattr(want_memory, name))
+  assert 0.0 <= float(metrics['memory/fake_reads_without_real_slot']) <= 1.0
+
+
+def test_reads_without_a_real_slot_are_flagged():
+  head = gans.make_head(config_of('memory'))
+  cfg = head.config
+  memory = random_memory(4, n=cfg.num_slots, m=cfg.key_dim)
+  features = jnp.asarray(np.random.RandomState(1).randn(6, cfg.key_dim).astype(np.float32))
+  all_fake = memory.replace(values=jnp.zeros_like(memory.values))
+  out, aux = head.d_outputs(all_fake, features, None)
+  assert bool(jnp.all(aux['no_real_slot'])) and float(jnp.max(out.prob)) == 0.0
+  assert float(head.output_metrics(aux)['memory/g_reads_without_real_slot']) == 1.0
+  all_real = memory.replace(values=jnp.ones_like(memory.values))
+  _, aux = head.d_outputs(all_real, features, None)
+  assert not bool(jnp.any(aux['no_real_slot']))
+  assert losses.from_probability(jnp.zeros(2)).log_prob[0] == pytest.approx(np.log(1e-3))
