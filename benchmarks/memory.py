@@ -35,11 +35,16 @@ _SIZES = flags.DEFINE_list(
 _REPEATS = flags.DEFINE_integer('repeats', 10, 'Timed calls per measurement (median taken).')
 _IMPLS = flags.DEFINE_list('write_impl', ['auto'],
                            'MemoryConfig.write_impl values to time: auto, dense, sparse.')
+_RULES = flags.DEFINE_list('write_rule', ['batched'],
+                           'MemoryConfig.write_rule values to time: batched, proposals, '
+                           'sequential (kappa_write = 10 for the last two, as the study uses).')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
 
 
-def bench_case(n, m, b, k, repeats, write_impl='auto'):
-  config = mm.MemoryConfig(num_slots=n, key_dim=m, choose_k=k, write_impl=write_impl)
+def bench_case(n, m, b, k, repeats, write_impl='auto', write_rule='batched'):
+  config = mm.MemoryConfig(num_slots=n, key_dim=m, choose_k=k, write_impl=write_impl,
+                           write_rule=write_rule,
+                           kappa_write=0.0 if write_rule == 'batched' else 10.0)
   rng = np.random.RandomState(0)
   keys = rng.randn(n, m).astype(np.float32)
   keys /= np.linalg.norm(keys, axis=1, keepdims=True)
@@ -71,7 +76,8 @@ def bench_case(n, m, b, k, repeats, write_impl='auto'):
   t_read = median_ms(lambda s: read(memory, q), None, repeats)
   t_write = median_ms(lambda s: write(s[0], q, y), (fresh_memory(), None), repeats)
   t_both = median_ms(lambda s: read_write(s[0], q, y), (fresh_memory(), None), repeats)
-  return dict(N=n, M=m, B=b, k=k, write_impl=write_impl, dense=config.dense_write,
+  return dict(N=n, M=m, B=b, k=k, write_impl=write_impl, write_rule=write_rule,
+              dense=config.dense_write(),
               matmul_ms=t_matmul, read_ms=t_read, write_ms=t_write, read_write_ms=t_both,
               ratio=t_both / t_matmul)
 
@@ -81,17 +87,17 @@ def main(argv):
   device = jax.devices()[0]
   print(f'# device: {device.device_kind} ({jax.default_backend()}), {jax.device_count()} '
         f'device(s), host {platform.processor() or platform.machine()}, jax {jax.__version__}')
-  print('| N | M | B | k | write | matmul ms | read ms | write ms | read+write ms | '
+  print('| N | M | B | k | rule | write | matmul ms | read ms | write ms | read+write ms | '
         'read+write / matmul |')
-  print('|---|---|---|---|---|---|---|---|---|---|')
+  print('|---|---|---|---|---|---|---|---|---|---|---|')
   results = []
   for case in _SIZES.value:
     n, m, b, k = (int(x) for x in case.split(':'))
-    for impl in _IMPLS.value:
-      r = bench_case(n, m, b, k, _REPEATS.value, impl)
+    for rule, impl in ((r, i) for r in _RULES.value for i in _IMPLS.value):
+      r = bench_case(n, m, b, k, _REPEATS.value, impl, rule)
       results.append(r)
-      print(f"| {n} | {m} | {b} | {k} | {impl}{' (dense)' if impl == 'auto' and r['dense'] else ''}"
-            f"{' (sparse)' if impl == 'auto' and not r['dense'] else ''} | "
+      form = f" ({'dense' if r['dense'] else 'sparse'})" if impl == 'auto' else ''
+      print(f"| {n} | {m} | {b} | {k} | {rule} | {impl}{form} | "
             f"{r['matmul_ms']:.2f} | {r['read_ms']:.2f} | {r['write_ms']:.2f} | "
             f"{r['read_write_ms']:.2f} | {r['ratio']:.2f} |", flush=True)
   if _JSON.value:
