@@ -74,3 +74,13 @@ def test_reads_without_a_real_slot_are_flagged():
   _, aux = head.d_outputs(all_real, features, None)
   assert not bool(jnp.any(aux['no_real_slot']))
   assert losses.from_probability(jnp.zeros(2)).log_prob[0] == pytest.approx(np.log(1e-3))
+
+
+def test_the_watch_says_the_discriminator_won_after_enough_windows_in_a_row():
+  from mgan_jax.train import trainer
+  watch = trainer.DiscriminatorWatch(windows=3)
+  won = {'d_real': 0.999, 'd_fake': 0.001}
+  close = {'d_real': 0.95, 'd_fake': 0.001}
+  assert [watch.update(m) for m in (won, won, close, won, won, won, won)] == [
+      False, False, False, False, False, True, True]
+  assert not trainer.DiscriminatorWatch(windows=0).update(won)

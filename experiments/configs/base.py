@@ -90,6 +90,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval_num_samples = 2000       # generated samples per evaluation (0: the protocol's)
   config.eval_reference_size = 0       # reference images per evaluation (0: the protocol's)
   config.keep_checkpoints = 3
+  # The discriminator has won when D(real) > 0.99 and D(fake) < 0.01 for this many log
+  # windows in a row: the progress line says so, TensorBoard logs health/discriminator_won.
+  config.health_windows = 3            # 0: never say it
+  config.stop_when_d_wins = False      # then stop the run (with a checkpoint)
   config.profile_steps = 0             # > 0: trace this many steps with jax.profiler
   config.profile_start_after = 10      # ... starting this many steps after (re)start
   config.multihost = 'auto'            # auto (TPU pod slices) | on | off

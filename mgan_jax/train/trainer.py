@@ -64,6 +64,22 @@ class _Progress:
     return (step - self.steps_window) / max(now - self.t_window, 1e-9)
 
 
+@dataclasses.dataclass
+class DiscriminatorWatch:
+  """Says when the discriminator has won: ``D(real) > 1 - eps`` and ``D(fake) < eps`` (window
+  means) for ``windows`` log windows in a row. The generator then gets (almost) no gradient:
+  with the memory's output clipped at 1e-3, none at all."""
+
+  windows: int = 3
+  eps: float = 0.01
+  streak: int = 0
+
+  def update(self, metrics: dict) -> bool:
+    won = metrics['d_real'] > 1.0 - self.eps and metrics['d_fake'] < self.eps
+    self.streak = self.streak + 1 if won else 0
+    return self.windows > 0 and self.streak >= self.windows
+
+
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   h, rem = divmod(seconds, 3600)
@@ -173,6 +189,8 @@ class Trainer:
     profile_start = start + config.profile_start_after
     profile_stop = profile_start + config.profile_steps
     window: list[tuple[int, Any]] = []
+    watch = DiscriminatorWatch(windows=config.get('health_windows', 3))
+    stop_at = None  # the step at which the watch stopped the run (stop_when_d_wins)
     progress = _Progress(time.time(), start)
     last_metrics: dict[str, float] = {}
     t_start = time.time()
@@ -181,7 +199,7 @@ class Trainer:
           f'device(s) ({jax.devices()[0].device_kind}), workdir {self.workdir}', flush=True)
 
     def flush_window(step):
-      nonlocal window, last_metrics, progress
+      nonlocal window, last_metrics, progress, stop_at
       if not window:
         return
       host = jax.device_get([m for _, m in window])
@@ -202,13 +220,22 @@ class Trainer:
                  for k in host[0]}
       now = time.time()
       rate = progress.rate(now, step)
+      won = watch.update(stacked)
+      stacked['health/discriminator_won'] = float(won)
       if self.is_main:
-        print(progress_line(step, config.num_steps, rate, stacked), flush=True)
+        line = progress_line(step, config.num_steps, rate, stacked)
+        if won:
+          line += (f' | THE DISCRIMINATOR HAS WON ({watch.streak} log windows with D(real) > '
+                   f'{1 - watch.eps:g}, D(fake) < {watch.eps:g}): the generator gets no '
+                   'gradient')
+        print(line, flush=True)
         writer.scalars(step, {**stacked, 'steps_per_second': rate})
         writer.flush()
       progress = _Progress(now, step)
       last_metrics = stacked
       window = []
+      if won and config.get('stop_when_d_wins', False):
+        stop_at = step
 
     def write_samples(step, st):
       single = self.to_host(st)
@@ -283,10 +310,14 @@ class Trainer:
         if self.evaluator is not None and (done % config.eval_every == 0 or last):
           flush_window(done)
           evaluate(done, state)
-        if done % config.checkpoint_every == 0 or last:
+        if done % config.checkpoint_every == 0 or last or stop_at is not None:
           flush_window(done)  # never save a state whose losses were not checked
           ckpt.save(done, jax.device_get(self.to_host(state)), config)
           last_good = done
+        if stop_at is not None:
+          print(f'Stopped at step {done}: the discriminator has won (stop_when_d_wins=True); '
+                f'checkpoint saved in {ckpt.directory}.', flush=True)
+          break
     finally:
       batches.close()
       ckpt.close()
@@ -295,7 +326,8 @@ class Trainer:
     elapsed = time.time() - t_start
     if self.is_main:
       with open(os.path.join(self.workdir, 'last_metrics.json'), 'w') as f:
-        json.dump({'step': config.num_steps, 'seconds': elapsed, **last_metrics}, f, indent=2)
+        json.dump({'step': last_good if stop_at is not None else config.num_steps,
+                   'seconds': elapsed, **last_metrics}, f, indent=2)
     return last_metrics
 
 
