@@ -13,10 +13,11 @@ from tests.test_memory import (M, N, as_np, assert_memory_close, assert_memory_e
                                make_config, random_batch, random_memory, unit)
 
 RULES = ('batched', 'proposals', 'sequential')
+WRITE = jax.jit(mm.write, static_argnames='config')  # one compile per config, not per op
 
 
 def check_against_numpy(cfg, mem, q, y):
-  got, stats = jax.jit(mm.write, static_argnames='config')(mem, q, y, config=cfg)
+  got, stats = WRITE(mem, q, y, config=cfg)
   want, hits = ref.WRITES[cfg.write_rule](as_np(mem), np.asarray(q), np.asarray(y), cfg)
   assert_memory_close(got, want)
   real = np.asarray(y) == 1
@@ -63,7 +64,7 @@ def test_lru_over_em_and_many_writes_keep_the_invariants(rule):
   mem = random_memory(6)
   for step in range(6):
     q, y = random_batch(100 + step, 14)
-    mem, _ = mm.write(mem, q, y, cfg)
+    mem, _ = WRITE(mem, q, y, config=cfg)
     norms = np.linalg.norm(np.asarray(mem.keys), axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
     assert set(np.unique(np.asarray(mem.values))) <= {0, 1}
@@ -79,8 +80,8 @@ def test_order_free_rules_are_bit_identical_under_a_permuted_batch(rule, impl):
   mem = random_memory(7)
   q, y = random_batch(7, 16)
   perm = np.random.RandomState(0).permutation(16)
-  a, _ = mm.write(mem, q, y, cfg)
-  b, _ = mm.write(mem, q[perm], y[perm], cfg)
+  a, _ = WRITE(mem, q, y, config=cfg)
+  b, _ = WRITE(mem, q[perm], y[perm], config=cfg)
   hit = np.asarray(mm.plan_write(mem, q, y, cfg).hit)
   if hit.all():
     assert_memory_equal(a, b)
@@ -97,10 +98,10 @@ def test_sequential_depends_on_the_order_and_batched_does_not_equal_it():
   cfg = make_config(write_rule='sequential')
   mem = random_memory(8)
   q, y = random_batch(8, 16)
-  a, _ = mm.write(mem, q, y, cfg)
-  b, _ = mm.write(mem, q[::-1], y[::-1], cfg)
+  a, _ = WRITE(mem, q, y, config=cfg)
+  b, _ = WRITE(mem, q[::-1], y[::-1], config=cfg)
   assert not np.array_equal(np.asarray(a.keys), np.asarray(b.keys))
-  c, _ = mm.write(mem, q, y, make_config(write_rule='batched'))
+  c, _ = WRITE(mem, q, y, config=make_config(write_rule='batched'))
   assert not np.allclose(np.asarray(a.keys), np.asarray(c.keys))
 
 
@@ -115,7 +116,7 @@ def test_proposals_histogram_is_bounded():
     mem = mm.init(cfg, jax.random.PRNGKey(0))
     mem = mem.replace(hist=jnp.ones(N))
     for _ in range(12):
-      mem, _ = mm.write(mem, q, y, cfg)
+      mem, _ = WRITE(mem, q, y, config=cfg)
     assert low <= float(jnp.max(mem.hist)) <= high, rule
 
 
@@ -154,7 +155,7 @@ def test_health_measures_match_numpy():
   keys[real[1:6]] = unit(keys[real[0]] + 0.05 * np.random.RandomState(1).randn(5, M))
   mem = mem.replace(keys=jnp.asarray(keys))
   q, y = random_batch(10, 24)
-  new, stats = mm.write(mem, q, y, cfg)
+  new, stats = WRITE(mem, q, y, config=cfg)
   d = jax.jit(lambda m, s: mm.diagnostics(m, s, config=cfg))(new, stats)
   h, v, k = (np.asarray(new.hist, np.float64), np.asarray(new.values),
              np.asarray(new.keys, np.float64))

@@ -44,10 +44,9 @@ def test_sharded_read_and_gradients_equal_the_whole_memory(k, c):
 
 
 CASES = [  # rule, em_steps, c, beta, impl, kappa_write
-    ('batched', 1, 1, 1e-8, 'dense', 0.0), ('batched', 2, 1, 1e-8, 'sparse', 0.0),
-    ('batched', 1, 2, 1e-8, 'sparse', 6.0), ('batched', 2, 1, 1.0, 'dense', 0.0),
+    ('batched', 2, 1, 1.0, 'dense', 0.0), ('batched', 2, 2, 1e-8, 'sparse', 6.0),
     ('proposals', 1, 1, 1e-8, 'sparse', 10.0), ('proposals', 1, 2, 1e-8, 'dense', 0.0),
-    ('sequential', 2, 1, 1e-8, 'dense', 4.0), ('sequential', 1, 1, 1e-8, 'sparse', 0.0)]
+    ('sequential', 2, 1, 1e-8, 'dense', 4.0)]
 
 
 @pytest.mark.parametrize('rule,em_steps,correct_in_top,beta,impl,kappa_write', CASES)
@@ -68,7 +67,7 @@ def test_sharded_writes_equal_the_whole_memory_over_several_steps(rule, em_steps
     q_dev = jnp.concatenate([split(q[:D * 2]), split(q[D * 2:])], axis=1)
     y_dev = jnp.concatenate([split(y[:D * 2]), split(y[D * 2:])], axis=1)
     local, stats = write(local, q_dev, y_dev)
-    whole, want_stats = mm.write(whole, q, y, cfg)
+    whole, want_stats = jax.jit(mm.write, static_argnames='config')(whole, q, y, config=cfg)
     assert_memory_close(mm.unshard(local), as_np(whole), atol=1e-6)
     for name in ('real_hits', 'real_misses', 'fake_hits', 'fake_misses'):
       assert int(getattr(stats, name)[0]) == int(getattr(want_stats, name)), name
