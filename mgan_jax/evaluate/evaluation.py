@@ -294,7 +294,10 @@ class Evaluator:
           scores.update({'slot_purity': [round(p, 4) for p in purity],
                          'slot_purity_majority_class': majority,
                          'slot_purity_slots': used,
-                         'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity))})
+                         'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity)),
+                         # Purity means something only if the slots differ: a generator that
+                         # ignores its slot and draws one class is pure on every slot.
+                         'slot_purity_distinct_classes': len(set(majority))})
           protocol['slot_purity'] = (
               'the 10 most used real slots (largest h v); 100 samples G([z, K_c]) each, '
               'z ~ U(-1, 1); purity = share of the classifier\'s majority class')
