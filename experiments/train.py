@@ -40,6 +40,13 @@ def main(argv):
   workdir = _WORKDIR.value or f'runs/{config.data.name}_{config.model.kind}'
   try:
     trainer.train_and_evaluate(config, workdir)
+  except trainer.StoppedBySignal as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(e.exit_code)
+  except KeyboardInterrupt:  # before the first step, or a second Ctrl-C
+    print('interrupted; the last checkpoint (if any) is kept: rerun the same command to '
+          'resume.', file=sys.stderr)
+    sys.exit(130)
   except (data.DatasetNotFoundError, checkpoints.CheckpointMismatchError,
           trainer.NonFiniteLossError, trainer.ConfigError) as e:
     print(f'error: {e}', file=sys.stderr)

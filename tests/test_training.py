@@ -4,6 +4,8 @@ import functools
 import json
 import os
 import pathlib
+import shutil
+import signal
 import subprocess
 import sys
 
@@ -248,6 +250,53 @@ def test_resume_in_a_new_process_equals_a_straight_run(tmp_path):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
   assert isinstance(a.memory, mm.Memory)
+
+
+def _train_until_signalled(workdir, sig):
+  """Starts the train command, sends ``sig`` once it trains; returns the step it stopped at."""
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS='')
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'experiments.train', f'--config={TINY_FASHION}',
+       f'--workdir={workdir}', '--config.num_steps=100000', '--config.checkpoint_every=100000'],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in proc.stdout:  # wait until it trains
+    if line.startswith('step 3/'):
+      break
+  proc.send_signal(sig)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + sig, err[-3000:]
+  assert 'Traceback' not in err
+  stop = int(err.split('stopped at step ')[1].split(';')[0])
+  assert 'checkpoint saved' in err and 'rerun the same command to resume' in err
+  assert [int(d) for d in os.listdir(workdir / 'checkpoints') if d.isdigit()] == [stop]
+  return stop
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tmp_path):
+  _train_until_signalled(tmp_path, signal.SIGTERM)  # a preemptible VM's notice
+
+
+def test_sigint_saves_a_checkpoint_and_the_rerun_resumes_bit_exactly(tmp_path):
+  stopped, straight = tmp_path / 'stopped', tmp_path / 'straight'
+  stop = _train_until_signalled(stopped, signal.SIGINT)
+  end = stop + 2
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={stopped}', f'--config.num_steps={end}')
+  assert r.returncode == 0 and f'Resuming from step {stop}' in r.stdout, r.stderr[-3000:]
+  r = run_cli(f'--config={TINY_FASHION}', f'--workdir={straight}', f'--config.num_steps={end}')
+  assert r.returncode == 0 and 'No checkpoint in' in r.stdout, r.stderr[-3000:]
+  a, b = _checkpoint_state(str(straight), end), _checkpoint_state(str(stopped), end)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_a_restart_from_zero_sets_the_old_events_aside(tmp_path):
+  config = tiny_fashion(num_steps=2)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  shutil.rmtree(tmp_path / 'checkpoints')  # an abandoned run: events but no checkpoint
+  old = sorted(p.name for p in tmp_path.glob('events.out.tfevents.*'))
+  trainer.train_and_evaluate(config, str(tmp_path))
+  assert sorted(p.name for p in (tmp_path / 'events_before_restart').iterdir()) == old
+  assert len(list(tmp_path.glob('events.out.tfevents.*'))) == 1
 
 
 # --------------------------------------------------------------------------------------

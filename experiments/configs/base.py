@@ -84,6 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.slot_grid_cols = 8            # ... times fixed z (columns)
   config.sample_bn_mode = 'batch'      # batch (as the reference samples) | running
   config.checkpoint_every = 1000
+  config.checkpoint_minutes = 10.0     # also a checkpoint this often (0: steps only; one host)
+  config.first_sample_step = 100       # an early sample grid, before the first sample_every
   # Evaluation during training (mgan_jax.evaluate.evaluation; Fashion-MNIST and the 2D mixtures):
   # scores logged to TensorBoard under eval/ and appended to WORKDIR/eval_log.jsonl.
   config.eval_every = 0                # steps between evaluations (0: none)

@@ -59,6 +59,14 @@ class SummaryWriter:
     self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step),
                                            summary=summary))
 
+  def start(self, step: int) -> None:
+    """Marks a (re)start at ``step``: TensorBoard drops the events at ``step`` and later that
+    an earlier, abandoned attempt of the run wrote (its purge of orphaned data)."""
+    from tensorboard.compat.proto import event_pb2
+    self._writer.add_event(event_pb2.Event(
+        wall_time=time.time(), step=int(step),
+        session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
+
   def scalars(self, step: int, values: Mapping[str, float]) -> None:
     self._write(step, [dict(tag=k, simple_value=float(v)) for k, v in values.items()])
 
@@ -76,3 +84,18 @@ class SummaryWriter:
 
   def close(self) -> None:
     self._writer.close()
+
+
+def set_aside_events(logdir: str) -> list[str]:
+  """Moves the TensorBoard event files of ``logdir`` into ``logdir/events_before_restart/``
+  (a run that starts again from step 0: its old curves are kept, out of the new run's way).
+  Returns the files moved."""
+  import glob
+  import os
+  old = sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*')))
+  if old:
+    aside = os.path.join(logdir, 'events_before_restart')
+    os.makedirs(aside, exist_ok=True)
+    for path in old:
+      os.replace(path, os.path.join(aside, os.path.basename(path)))
+  return old

@@ -9,6 +9,8 @@ printed as one progress line and written to TensorBoard.
 import dataclasses
 import json
 import os
+import signal
+import threading
 import time
 from typing import Any, Optional
 
@@ -62,6 +64,44 @@ class _Progress:
 
   def rate(self, now: float, step: int) -> float:
     return (step - self.steps_window) / max(now - self.t_window, 1e-9)
+
+
+class StoppedBySignal(Exception):
+  """SIGINT or SIGTERM stopped the run after a step; a checkpoint of that step was saved.
+  ``exit_code`` is the shell's for the signal (130 for SIGINT, 143 for SIGTERM)."""
+
+  def __init__(self, message: str, exit_code: int):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+class _StopRequest:
+  """Turns SIGINT and SIGTERM (a preemptible TPU VM's notice) into a request that the loop
+  honours after the current step; a second signal stops at once. Installed only in the main
+  thread, and the previous handlers are put back on exit."""
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:
+      raise KeyboardInterrupt
+    self.signum = signum
+    print(f'{signal.Signals(signum).name} received: stopping after this step (again to stop '
+          'at once).', flush=True)
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
 
 
 @dataclasses.dataclass
@@ -166,6 +206,10 @@ class Trainer:
       state, start, diffs = restored
       changed = ', '.join(f'{k}={b!r}' for k, _, b in diffs) or 'no config changes'
       print(f'Resuming from step {start} in {ckpt.directory} ({changed}).', flush=True)
+    else:
+      print(f'No checkpoint in {ckpt.directory}: training from step 0.', flush=True)
+      if self.is_main:
+        summary.set_aside_events(self.workdir)
     last_good = start if restored is not None else None
     if self.is_main:
       with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
@@ -183,6 +227,8 @@ class Trainer:
         process_index=jax.process_index(), process_count=jax.process_count(),
         start_step=start)
     writer = summary.SummaryWriter(self.workdir) if self.is_main else None
+    if writer is not None:
+      writer.start(start)
     samples_dir = os.path.join(self.workdir, 'samples')
     os.makedirs(samples_dir, exist_ok=True)
 
@@ -283,7 +329,14 @@ class Trainer:
       shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
       print(f'eval at step {step}: {shown}', flush=True)
 
+    checkpoint_seconds = 60.0 * config.get('checkpoint_minutes', 0)
+    if jax.process_count() > 1:
+      checkpoint_seconds = 0.0  # hosts could disagree on the clock: steps only
+    last_save = time.time()
+    first_sample = config.get('first_sample_step', 0)
+    stop = _StopRequest()
     try:
+      stop.__enter__()
       for step in range(start, config.num_steps):
         images = next(batches)
         if config.profile_steps and step == profile_start:
@@ -305,21 +358,29 @@ class Trainer:
         last = done == config.num_steps
         if done % config.log_every == 0 or last:
           flush_window(done)
-        if self.is_main and (done % config.sample_every == 0 or last):
+        if self.is_main and (done % config.sample_every == 0 or last or done == first_sample):
           flush_window(done)
           write_samples(done, state)
         if self.evaluator is not None and (done % config.eval_every == 0 or last):
           flush_window(done)
           evaluate(done, state)
-        if done % config.checkpoint_every == 0 or last or stop_at is not None:
+        timed = checkpoint_seconds > 0 and time.time() - last_save >= checkpoint_seconds
+        if (done % config.checkpoint_every == 0 or last or stop_at is not None or timed
+            or stop.signum is not None):
           flush_window(done)  # never save a state whose losses were not checked
           ckpt.save(done, jax.device_get(self.to_host(state)), config)
-          last_good = done
+          last_good, last_save = done, time.time()
+        if stop.signum is not None:
+          name = signal.Signals(stop.signum).name
+          raise StoppedBySignal(f'{name}: stopped at step {done}; checkpoint saved in '
+                                f'{ckpt.directory}; rerun the same command to resume.',
+                                128 + stop.signum)
         if stop_at is not None:
           print(f'Stopped at step {done}: the discriminator has won (stop_when_d_wins=True); '
                 f'checkpoint saved in {ckpt.directory}.', flush=True)
           break
     finally:
+      stop.__exit__()
       batches.close()
       ckpt.close()
       if writer is not None:
