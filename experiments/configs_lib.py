@@ -39,12 +39,34 @@ def resolve_argv(argv: list[str]) -> list[str]:
   return out
 
 
+def _one_line(error: BaseException) -> str:
+  text = str(error).strip()
+  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':  # KeyError's repr quotes
+    text = text[1:-1]
+  text = text.replace('\\n', ' ').replace('\\\'', "'").replace('\n', ' ')
+  return ' '.join(text.split())
+
+
 def parse_flags_with_config_names(argv: list[str]):
-  """An absl flags_parser: resolves config names, then parses; bad names exit with a list."""
+  """An absl flags_parser: resolves config names, then parses. A user's mistake (an unknown
+  config name or flag, a misspelt or mistyped override, a file that is not a config) exits
+  with status 2 and one line that says what to do, never a traceback."""
   from absl import flags
   try:
     argv = resolve_argv(argv)
+    return flags.FLAGS(argv)
   except UnknownConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-  return flags.FLAGS(argv)
+    message = str(e)
+  except flags.Error as e:  # unknown flags, values of the wrong type
+    message = _one_line(e)
+  except (AttributeError, KeyError) as e:  # an override of a field the config has not
+    message = (f'{_one_line(e)} (an override names a field the config does not have; '
+               'experiments/configs/base.py lists every field)')
+  except (TypeError, ValueError) as e:  # an override of the wrong type
+    message = f'{_one_line(e)} (check the type of the --config.FIELD=VALUE overrides)'
+  except (SyntaxError, ImportError, OSError) as e:  # --config=a file that is not a config
+    message = (f'the --config file could not be loaded as a config ({type(e).__name__}: '
+               f'{_one_line(e)}); give a name ({", ".join(config_names())}) or a Python '
+               'file with get_config()')
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)

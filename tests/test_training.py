@@ -369,6 +369,54 @@ def test_impossible_hyperparameters_are_refused_before_compiling(tmp_path):
   assert not os.listdir(tmp_path)
 
 
+BAD_VALUES = [  # (override, what the message names); refused before the workdir is made
+    ({'num_steps': 0}, 'num_steps must be at least 1'),
+    ({'num_steps': -5}, 'num_steps must be at least 1'),
+    ({'optim.learning_rate': -1e-3}, 'optim.learning_rate must be > 0'),
+    ({'optim.g_learning_rate': 0.0}, 'optim.g_learning_rate must be > 0'),
+    ({'optim.b1': 1.0}, r'optim.b1 must be in \[0, 1\)'),
+    ({'checkpoint_every': 0}, 'checkpoint_every must be at least 1'),
+    ({'batch_size': 0}, 'batch_size must be at least 1'),
+    ({'log_every': 0}, 'log_every must be at least 1'),
+    ({'sample_every': 0}, 'sample_every must be at least 1'),
+    ({'eval_every': -1}, 'eval_every must be 0 or more'),
+    ({'mi_weight': -1.0}, 'mi_weight must be 0 or more'),
+    ({'memory.write_rule': 'authors'}, 'write_rule must be one of'),
+    ({'memory.write_rule': 'proposals', 'memory.em_steps': 2}, 'takes one EM step'),
+    ({'memory.kappa_write': -2.0}, 'kappa_write must be > 0'),
+    ({'data.image_range': 'pm1'}, 'image_range must be one of'),
+]
+
+
+@pytest.mark.parametrize('overrides,message', BAD_VALUES)
+def test_bad_values_are_refused_in_one_line_and_leave_no_workdir(tmp_path, overrides, message):
+  workdir = tmp_path / 'run'
+  with pytest.raises(trainer.ConfigError, match=message):
+    trainer.Trainer(tiny_fashion(**overrides), str(workdir))
+  assert not workdir.exists()
+
+
+def test_bad_command_lines_are_one_line_each_and_touch_nothing(tmp_path):
+  workdir = tmp_path / 'run'
+  cases = [  # (arguments, exit code, a fragment of the message)
+      (['--config=fashion', '--config.memory.choosek=10'], 2, 'Did you mean "choose_k"'),
+      (['--config=fashion', '--config.batch_size=abc'], 2, "invalid literal for int()"),
+      (['--config=fashion', '--work_dir=x'], 2, "Unknown command line flag 'work_dir'"),
+      (['--config=README.md'], 2, 'could not be loaded as a config'),
+      (['--config=fashon'], 2, 'Unknown config'),
+      ([f'--config={TINY_FASHION}', '--config.num_steps=0'], 1, 'num_steps must be at least 1'),
+  ]
+  for args, code, fragment in cases:
+    r = run_cli(*args, f'--workdir={workdir}')
+    assert r.returncode == code, (args, r.stderr[-2000:])
+    assert fragment in r.stderr and 'Traceback' not in r.stderr, (args, r.stderr[-2000:])
+    assert len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not workdir.exists(), args
+  for target in ('/proc/x', str(ROOT / 'README.md'), str(ROOT / 'README.md' / 'sub')):
+    with pytest.raises(trainer.ConfigError, match='not a directory this user can write in'):
+      trainer.Trainer(tiny_fashion(), target)
+
+
 def test_entry_point_errors_are_messages_not_tracebacks(tmp_path):
   r = run_cli('--config=fashon', f'--workdir={tmp_path}')
   assert r.returncode == 2

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from typing import Any, Optional
@@ -64,6 +65,17 @@ class _Progress:
 
   def rate(self, now: float, step: int) -> float:
     return (step - self.steps_window) / max(now - self.t_window, 1e-9)
+
+
+def check_workdir(workdir: str) -> None:
+  """Makes ``workdir`` if needed and checks that files can be written in it."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise ConfigError(f'--workdir={workdir!r} is not a directory this user can write in '
+                      f'({e.strerror or e}); choose another --workdir') from None
 
 
 class StoppedBySignal(Exception):
@@ -162,6 +174,10 @@ class Trainer:
     # Everything that can be refused is refused here, before loading data or compiling.
     try:
       self.setup = training.make_setup(config, self.num_replicas)
+    except ValueError as e:
+      raise ConfigError(f'{e}') from None
+    check_workdir(workdir)
+    try:
       self.images = data_lib.load_images(config.data, 'train')
     except ValueError as e:  # DatasetNotFoundError (a RuntimeError) passes through
       raise ConfigError(f'{e}') from None

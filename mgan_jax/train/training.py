@@ -81,12 +81,44 @@ def make_optimizer(optim, num_steps: int, learning_rate: float) -> optax.Gradien
   return optax.adam(lr, b1=optim.b1, b2=optim.b2)
 
 
+def check_run_config(config) -> None:
+  """Refuses, with a message that names the field, values no run can use: counts and
+  intervals below 1, negative sizes, learning rates that are not positive, Adam betas outside
+  [0, 1). (An infinite learning rate is let through: the non-finite-loss stop reports it.)"""
+  def need(ok, message):
+    if not ok:
+      raise ValueError(message)
+
+  at_least_one = ('num_steps', 'batch_size', 'log_every', 'sample_every', 'checkpoint_every',
+                  'keep_checkpoints', 'num_samples', 'slot_grid_rows', 'slot_grid_cols')
+  at_least_zero = ('eval_every', 'eval_num_samples', 'eval_reference_size', 'profile_steps',
+                   'profile_start_after', 'first_sample_step', 'health_windows',
+                   'checkpoint_minutes', 'num_devices')
+  for name in at_least_one:
+    value = config.get(name, 1)
+    need(value >= 1, f'{name} must be at least 1, got {value}')
+  for name in at_least_zero:
+    value = config.get(name, 0)
+    need(value >= 0, f'{name} must be 0 or more, got {value}')
+  lr = config.optim.learning_rate
+  need(lr > 0, f'optim.learning_rate must be > 0, got {lr}')
+  g_lr = config.optim.get('g_learning_rate', -1.0)
+  need(g_lr != 0 and g_lr == g_lr,
+       f'optim.g_learning_rate must be > 0 (or < 0: the same as learning_rate), got {g_lr}')
+  for name in ('b1', 'b2'):
+    value = config.optim[name]
+    need(0.0 <= value < 1.0, f'optim.{name} must be in [0, 1), got {value}')
+  need(config.mi_weight >= 0, f'mi_weight must be 0 or more, got {config.mi_weight}')
+  sampling.check_image_range(config.data.image_range)
+
+
 def make_setup(config, num_replicas: int) -> Setup:
   """Validates the config's hyperparameters (before anything compiles) and builds the run.
 
   ``num_replicas`` is the number of devices the global batch is split over (1: plain jit).
   """
   losses.check_loss(config.loss)
+  check_run_config(config)
   batch = config.batch_size
   if batch < 1 or batch % num_replicas:
     raise ValueError(f'batch_size={batch} does not split over {num_replicas} devices; use a '
