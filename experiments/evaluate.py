@@ -48,7 +48,7 @@ _REFERENCE = flags.DEFINE_integer('reference_size', None,
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+    logging.set_verbosity(logging.ERROR)  # orbax warns about read-only managers
   from mgan_jax.evaluate import evaluation
   from mgan_jax.train import runs, summary
 

@@ -52,7 +52,7 @@ def key_statistics(memory, top: int = 20) -> dict:
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+    logging.set_verbosity(logging.ERROR)  # orbax warns about read-only managers
   import jax
   import numpy as np
   from mgan_jax.evaluate import evaluation

@@ -10,7 +10,6 @@ item with the step and the run's config. On restore:
 """
 
 import json
-import logging
 import os
 import time
 from typing import Any, Optional
@@ -94,11 +93,11 @@ class Checkpointer:
     while os.path.exists(dst):
       suffix += 1
       dst = f'{src}.corrupt{suffix}'
-    logging.error('checkpoint %s could not be read (%s: %s); moved to %s', src,
-                  type(error).__name__, str(error).splitlines()[0][:300] if str(error) else '',
-                  dst)
-    print(f'WARNING: checkpoint {src} could not be read ({type(error).__name__}); '
-          f'moved it to {dst} and trying an older one.', flush=True)
+    log = os.path.join(os.path.dirname(self.directory), 'unreadable_checkpoints.log')
+    with open(log, 'a') as f:  # the library's details, out of the user's terminal
+      f.write(f'{time.ctime()}: {src} -> {dst}\n{type(error).__name__}: {error}\n\n')
+    print(f'WARNING: checkpoint {src} could not be read ({type(error).__name__}; details in '
+          f'{log}); moved it to {dst} and trying an older one.', flush=True)
     if os.path.exists(src):
       os.rename(src, dst)
     self.manager.close()
