@@ -386,6 +386,7 @@ BAD_VALUES = [  # (override, what the message names); refused before the workdir
     ({'memory.write_rule': 'proposals', 'memory.em_steps': 2}, 'takes one EM step'),
     ({'memory.kappa_write': -2.0}, 'kappa_write must be > 0'),
     ({'data.image_range': 'pm1'}, 'image_range must be one of'),
+    ({'eval_protocol': 'fid'}, 'eval_protocol must be one of'),
 ]
 
 
@@ -499,4 +500,4 @@ def test_evaluation_during_training_is_logged(tmp_path):
 
 def test_evaluation_during_training_is_refused_without_a_protocol(tmp_path):
   with pytest.raises(trainer.ConfigError, match='no evaluation protocol'):
-    trainer.Trainer(tiny_fashion(**{'data.name': 'other', 'eval_every': 5}), str(tmp_path))
+    trainer.Trainer(tiny_fashion(**{'eval_protocol': 'none', 'eval_every': 5}), str(tmp_path))

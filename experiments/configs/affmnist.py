@@ -13,6 +13,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'affmnist'
+  config.eval_protocol = 'none'
   config.data.source = 'affine_mnist'
   config.data.shape = (40, 40, 1)
   config.model.encoder_kwargs = {'features': (64, 128, 256), 'extra_1x1': True}

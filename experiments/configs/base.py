@@ -88,6 +88,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.first_sample_step = 100       # an early sample grid, before the first sample_every
   # Evaluation during training (mgan_jax.evaluate.evaluation; Fashion-MNIST and the 2D mixtures):
   # scores logged to TensorBoard under eval/ and appended to WORKDIR/eval_log.jsonl.
+  # The evaluation protocol (mgan_jax.evaluate.evaluation.PROTOCOLS): fashion | mnist |
+  # inception | mixture | stacked_mnist | none; auto: chosen from the data set's name (runs
+  # written before the field existed).
+  config.eval_protocol = 'auto'
   config.eval_every = 0                # steps between evaluations (0: none)
   config.eval_num_samples = 2000       # generated samples per evaluation (0: the protocol's)
   config.eval_reference_size = 0       # reference images per evaluation (0: the protocol's)

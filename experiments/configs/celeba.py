@@ -16,6 +16,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'celeba'
+  config.eval_protocol = 'inception'
   config.data.source = 'tfds'
   config.data.tfds_name = 'celeb_a'
   config.data.shape = (64, 64, 3)

@@ -13,6 +13,7 @@ from experiments.configs import celeba
 def get_config():
   config = celeba.get_config()
   config.data.name = 'chairs'
+  config.eval_protocol = 'inception'
   config.data.source = 'folder'
   config.data.tfds_name = ''
   config.data.crop = 0

@@ -15,6 +15,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'cifar10'
+  config.eval_protocol = 'inception'
   config.data.source = 'tfds'
   config.data.tfds_name = 'cifar10'
   config.data.shape = (32, 32, 3)

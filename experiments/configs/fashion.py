@@ -17,5 +17,6 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'fashion'
+  config.eval_protocol = 'fashion'
   config.eval_every = 1000             # FID/KID/PR/classifier score on 2,000 samples
   return config

@@ -13,6 +13,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'mnist'
+  config.eval_protocol = 'mnist'
   config.data.source = 'tfds'
   config.data.tfds_name = 'mnist'
   return config

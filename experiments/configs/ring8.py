@@ -17,6 +17,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'ring8'
+  config.eval_protocol = 'mixture'
   config.data.source = 'mixture'
   config.data.mixture = 'ring8'
   config.data.num_examples = 100000

@@ -22,6 +22,7 @@ from experiments.configs import base
 def get_config():
   config = base.base_config()
   config.data.name = 'stacked_mnist'
+  config.eval_protocol = 'stacked_mnist'
   config.data.source = 'stacked_mnist'
   config.data.num_examples = 100000
   config.data.shape = (28, 28, 3)

@@ -249,45 +249,72 @@ def _cached(path: Optional[str], make):
   return array
 
 
+def _cache_dir(data) -> Optional[str]:
+  return data.get('cache_dir') or (os.path.join(data.data_dir, 'mgan_cache')
+                                   if data.get('data_dir') else None)
+
+
+def _debian(data, split):
+  return load_debian_fashion(split, data.get('data_dir'))[0]
+
+
+def _tfds(data, split):
+  size = data.shape[0]
+  cache_dir = _cache_dir(data)
+  cache = os.path.join(cache_dir, f'{data.tfds_name}_{split}_{size}.npy') if cache_dir else None
+
+  def make():
+    images, _ = load_tfds(data.tfds_name, split, data.get('data_dir'), label_key=None,
+                          download=data.get('tfds_download', False))
+    if images.shape[1:3] != tuple(data.shape[:2]):
+      images = center_crop_resize(images, data.get('crop', 0), size)
+    return images
+  return _cached(cache, make)
+
+
+def _affine_mnist(data, split):
+  cache_dir = _cache_dir(data)
+  cache = (os.path.join(cache_dir, f'affine_mnist_{split}_{data.shape[0]}_'
+                        f'{data.affine_copies}.npy') if cache_dir else None)
+
+  def make():
+    mnist, _ = load_tfds('mnist', split, data.get('data_dir'), label_key=None,
+                         download=data.get('tfds_download', False))
+    return random_affine_mnist(mnist, data.shape[0], data.affine_copies, seed=0)
+  return _cached(cache, make)
+
+
+def _folder(data, split):
+  del split
+  return load_folder(data.get('data_dir'), data.shape[0], data.get('crop', 0))
+
+
+def _mixture(data, split):
+  del split
+  return toy.sample(data.mixture, data.num_examples, seed=0)
+
+
+def _stacked_mnist(data, split):
+  digits, labels = load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))
+  return stack_digits(digits, labels, data.num_examples, seed=0 if split == 'train' else 1)[0]
+
+
+# The data sources by ``config.data.source``: (data section, split) -> uint8 images.
+SOURCES = {
+    'debian': _debian,               # Debian's Fashion-MNIST IDX files
+    'tfds': _tfds,                   # a tensorflow-datasets data set, cropped and resized
+    'affine_mnist': _affine_mnist,   # MNIST under random affine maps (the paper's affMNIST)
+    'folder': _folder,               # a folder of image files (chairs)
+    'mixture': _mixture,             # 2D Gaussian mixtures (float32 points)
+    'stacked_mnist': _stacked_mnist,  # three MNIST digits as RGB channels
+}
+
+
 def load_images(data, split: str = 'train') -> np.ndarray:
   """uint8 images [N, H, W, C] for a config's ``data`` section, checked against its shape."""
-  source = data.source
-  cache_dir = data.get('cache_dir') or (os.path.join(data.data_dir, 'mgan_cache')
-                                        if data.get('data_dir') else None)
-  if source == 'debian':
-    images, _ = load_debian_fashion(split, data.get('data_dir'))
-  elif source == 'tfds':
-    size = data.shape[0]
-    cache = (os.path.join(cache_dir, f'{data.tfds_name}_{split}_{size}.npy')
-             if cache_dir else None)
-
-    def make():
-      images, _ = load_tfds(data.tfds_name, split, data.get('data_dir'), label_key=None,
-                            download=data.get('tfds_download', False))
-      if images.shape[1:3] != tuple(data.shape[:2]):
-        images = center_crop_resize(images, data.get('crop', 0), size)
-      return images
-    images = _cached(cache, make)
-  elif source == 'affine_mnist':
-    cache = (os.path.join(cache_dir, f'affine_mnist_{split}_{data.shape[0]}_'
-                          f'{data.affine_copies}.npy') if cache_dir else None)
-
-    def make():
-      mnist, _ = load_tfds('mnist', split, data.get('data_dir'), label_key=None,
-                           download=data.get('tfds_download', False))
-      return random_affine_mnist(mnist, data.shape[0], data.affine_copies, seed=0)
-    images = _cached(cache, make)
-  elif source == 'folder':
-    images = load_folder(data.get('data_dir'), data.shape[0], data.get('crop', 0))
-  elif source == 'mixture':
-    images = toy.sample(data.mixture, data.num_examples, seed=0)
-  elif source == 'stacked_mnist':
-    digits, labels = load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))
-    images, _ = stack_digits(digits, labels, data.num_examples, seed=0 if split == 'train'
-                             else 1)
-  else:
-    raise ValueError(f"data.source must be one of debian, tfds, affine_mnist, folder, "
-                     f"mixture, stacked_mnist, got {source!r}")
+  if data.source not in SOURCES:
+    raise ValueError(f'data.source must be one of {", ".join(SOURCES)}, got {data.source!r}')
+  images = SOURCES[data.source](data, split)
   if tuple(images.shape[1:]) != tuple(data.shape):
     raise ValueError(f'data set images have shape {images.shape[1:]}, the config says '
                      f'data.shape={tuple(data.shape)}')

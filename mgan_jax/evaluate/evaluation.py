@@ -38,10 +38,20 @@ class EvaluationUnavailable(ValueError):
 
 INCEPTION_DATA = ('cifar10', 'celeba', 'chairs')
 
+# The evaluation protocols by ``config.eval_protocol``: what scores a run's samples.
+PROTOCOLS = {
+    'fashion': 'the project\'s Fashion-MNIST classifier: FID/KID/PR/DC in its features, '
+               'classifier score, structural discontinuity, slot purity',
+    'mnist': 'the project\'s MNIST classifier: as fashion',
+    'inception': 'the FID Inception-v3: FID/KID/PR/DC on pool3, Inception Score',
+    'mixture': '2D mixtures: modes covered, high-quality share, reverse KL',
+    'stacked_mnist': 'the MNIST classifier on each channel: modes of 1,000, KL',
+    'none': 'no evaluation',
+}
 
-def supported(config) -> Optional[str]:
-  """'fashion', 'mnist', 'inception', 'mixture', 'stacked_mnist' or None: which protocol
-  scores this config's data (the first two: the project's classifier of that name)."""
+
+def _guess(config) -> str:
+  """The protocol of a config without ``eval_protocol`` (runs written before it existed)."""
   if config.data.source == 'mixture':
     return 'mixture'
   if config.data.source == 'stacked_mnist':
@@ -52,7 +62,19 @@ def supported(config) -> Optional[str]:
     return 'mnist'
   if config.data.name in INCEPTION_DATA:
     return 'inception'
-  return None
+  return 'none'
+
+
+def supported(config) -> Optional[str]:
+  """The config's evaluation protocol (a key of :data:`PROTOCOLS`), or None for 'none'.
+  Raises ValueError for a name that is not a protocol."""
+  name = config.get('eval_protocol', 'auto')
+  if name == 'auto':
+    name = _guess(config)
+  if name not in PROTOCOLS:
+    raise ValueError(f'eval_protocol must be one of {", ".join(PROTOCOLS)} or auto, got '
+                     f'{name!r}')
+  return None if name == 'none' else name
 
 
 def generator_batches(setup: training.Setup, generate, state, num: int, rng: jax.Array):
@@ -160,7 +182,8 @@ class Evaluator:
     self.kind = supported(config)
     if self.kind is None:
       raise EvaluationUnavailable(
-          f'no evaluation protocol for data set {config.data.name!r} yet: mgan_jax scores '
+          f'no evaluation protocol for data set {config.data.name!r} (eval_protocol='
+          f'{config.get("eval_protocol", "auto")!r}): mgan_jax scores '
           'Fashion-MNIST and MNIST (their classifiers), CIFAR-10/CelebA/chairs '
           '(Inception-v3), Stacked MNIST (the MNIST classifier) and the 2D mixtures.')
     config = runs.single_device_config(config)

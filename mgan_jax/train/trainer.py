@@ -174,6 +174,7 @@ class Trainer:
     # Everything that can be refused is refused here, before loading data or compiling.
     try:
       self.setup = training.make_setup(config, self.num_replicas)
+      evaluation.supported(config)  # a protocol name that does not exist
     except ValueError as e:
       raise ConfigError(f'{e}') from None
     check_workdir(workdir)
