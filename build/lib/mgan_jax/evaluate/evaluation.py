@@ -1,0 +1,350 @@
+"""Evaluation of a generator state: scores with their protocol, and the evaluation pictures.
+
+One :class:`Evaluator` per run, built from the run's config; it loads what the data set's
+scores need once (the feature network and the reference features) and then scores any
+state of that run: ``evaluator(state, step) -> (scores, protocol, pictures)``. Used by
+``experiments.evaluate`` (a checkpoint) and by the trainer (every ``config.eval_every``
+steps, logged to TensorBoard).
+
+* Fashion-MNIST: the project's classifier (:mod:`mgan_jax.evaluate.classifier`) gives the features
+  for FID, KID, precision/recall and density/coverage against the test split, and the
+  classifier score; the structural-discontinuity score interpolates generator inputs
+  between samples of different classes and counts off-manifold images.
+* 2D mixtures: modes covered, high-quality share and reverse KL (:mod:`mgan_jax.data.toy`).
+* Other data sets: refused with a message (:class:`EvaluationUnavailable`) until their
+  feature network is available.
+"""
+
+import dataclasses
+import json
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mgan_jax import data
+from mgan_jax import memory as mm
+from mgan_jax.data import toy
+from mgan_jax.evaluate import classifier, inception, metrics
+from mgan_jax.train import runs, sampling, summary, training
+
+GENERATOR_BATCH = 500
+
+
+class EvaluationUnavailable(ValueError):
+  """The run's data set has no evaluation protocol in mgan_jax (yet)."""
+
+
+INCEPTION_DATA = ('cifar10', 'celeba', 'chairs')
+
+# The evaluation protocols by ``config.eval_protocol``: what scores a run's samples.
+PROTOCOLS = {
+    'fashion': 'the project\'s Fashion-MNIST classifier: FID/KID/PR/DC in its features, '
+               'classifier score, structural discontinuity, slot purity',
+    'mnist': 'the project\'s MNIST classifier: as fashion',
+    'inception': 'the FID Inception-v3: FID/KID/PR/DC on pool3, Inception Score',
+    'mixture': '2D mixtures: modes covered, high-quality share, reverse KL',
+    'stacked_mnist': 'the MNIST classifier on each channel: modes of 1,000, KL',
+    'none': 'no evaluation',
+}
+
+
+def _guess(config) -> str:
+  """The protocol of a config without ``eval_protocol`` (runs written before it existed)."""
+  if config.data.source == 'mixture':
+    return 'mixture'
+  if config.data.source == 'stacked_mnist':
+    return 'stacked_mnist'
+  if config.data.name == 'fashion' or config.data.get('tfds_name', '') == 'fashion_mnist':
+    return 'fashion'
+  if config.data.name == 'mnist' and tuple(config.data.shape) == (28, 28, 1):
+    return 'mnist'
+  if config.data.name in INCEPTION_DATA:
+    return 'inception'
+  return 'none'
+
+
+def supported(config) -> Optional[str]:
+  """The config's evaluation protocol (a key of :data:`PROTOCOLS`), or None for 'none'.
+  Raises ValueError for a name that is not a protocol."""
+  name = config.get('eval_protocol', 'auto')
+  if name == 'auto':
+    name = _guess(config)
+  if name not in PROTOCOLS:
+    raise ValueError(f'eval_protocol must be one of {", ".join(PROTOCOLS)} or auto, got '
+                     f'{name!r}')
+  return None if name == 'none' else name
+
+
+def generator_batches(setup: training.Setup, generate, state, num: int, rng: jax.Array):
+  """``(outputs [num, ...], inputs [num, D], slots [num] or None)``: ``num`` samples drawn
+  as in training (z ~ U(-1, 1), slots ~ the real-slot histogram), in batches of 500."""
+  outputs, inputs, slots = [], [], []
+  for i, start in enumerate(range(0, num, GENERATOR_BATCH)):
+    size = min(GENERATOR_BATCH, num - start)
+    k_z, k_c = jax.random.split(jax.random.fold_in(rng, i))
+    z = sampling.draw_z(k_z, size, setup.z_dim)
+    if state.memory is not None:
+      idx, keys = mm.sample_keys(state.memory, k_c, size)
+      g_in = jnp.concatenate([z, keys], axis=1)
+      slots.append(np.asarray(idx))
+    else:
+      g_in = z
+    outputs.append(np.asarray(generate(state, g_in)))
+    inputs.append(np.asarray(g_in))
+  return (np.concatenate(outputs), np.concatenate(inputs),
+          np.concatenate(slots) if slots else None)
+
+
+def interpolation_discontinuity(generate_fn, classify, inputs: np.ndarray,
+                                classes: np.ndarray, *, num_pairs: int = 200,
+                                num_points: int = 8, threshold: float = 0.5, seed: int = 0):
+  """The paper's structural-discontinuity claim as a number.
+
+  Picks ``num_pairs`` pairs of generator inputs whose samples the classifier puts in
+  different classes, generates ``num_points`` images evenly between them (endpoints
+  excluded) on the straight line in input space, and returns ``(share, strip_inputs)``:
+  the share of those in-between images whose top class probability is below ``threshold``
+  (off the data manifold: the classifier cannot name them), and the inputs of the first 8
+  paths with endpoints, [8 * (num_points + 2), D], for a picture.
+  ``generate_fn(inputs) -> images``; ``classify(images) -> probabilities``.
+  """
+  rng = np.random.default_rng(seed)
+  a = rng.integers(0, len(inputs), 20 * num_pairs)
+  b = rng.integers(0, len(inputs), 20 * num_pairs)
+  keep = classes[a] != classes[b]
+  a, b = a[keep][:num_pairs], b[keep][:num_pairs]
+  if len(a) == 0:
+    return float('nan'), inputs[:0]
+  t = np.linspace(0.0, 1.0, num_points + 2, dtype=np.float32)
+  paths = (1.0 - t[None, :, None]) * inputs[a][:, None] + t[None, :, None] * inputs[b][:, None]
+  inner = paths[:, 1:-1].reshape(-1, inputs.shape[1])
+  probs = np.concatenate([classify(generate_fn(inner[s:s + GENERATOR_BATCH]))
+                          for s in range(0, len(inner), GENERATOR_BATCH)])
+  share = float(np.mean(probs.max(axis=1) < threshold))
+  return share, paths[:8].reshape(-1, inputs.shape[1])
+
+
+def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
+                per_slot: int = 100, seed: int = 0):
+  """For each of the ``num_slots`` most used real slots (largest ``h v``), the share of
+  ``per_slot`` samples ``G([z, K_c])`` (z ~ U(-1, 1)) in the classifier's majority class:
+  1 when a slot generates one class, ~1/10 when it ignores the slot. Returns
+  ``(slots, purity, majority_class)`` as lists, most used slot first."""
+  weight = np.asarray(memory.hist, np.float64) * np.asarray(memory.values)
+  slots = [int(i) for i in np.argsort(-weight, kind='stable')[:num_slots] if weight[i] > 0]
+  if not slots:
+    return [], [], []
+  z = np.asarray(sampling.draw_z(jax.random.PRNGKey(seed), per_slot, z_dim))
+  inputs = sampling.slot_purity_inputs(memory, slots, z)
+  classes = np.concatenate([classify(generate_fn(inputs[s:s + GENERATOR_BATCH])).argmax(1)
+                            for s in range(0, len(inputs), GENERATOR_BATCH)])
+  purity, majority = [], []
+  for i in range(len(slots)):
+    counts = np.bincount(classes[i * per_slot:(i + 1) * per_slot], minlength=10)
+    purity.append(float(counts.max() / per_slot))
+    majority.append(int(counts.argmax()))
+  return slots, purity, majority
+
+
+def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> np.ndarray:
+  """A bar chart (uint8 RGB) of the histogram ``h`` of the ``num`` most used slots, sorted:
+  real slots in blue, fake slots in red; bar heights relative to the largest."""
+  hist = np.asarray(memory.hist, np.float64)
+  values = np.asarray(memory.values)
+  order = np.argsort(-hist, kind='stable')[:num]
+  width = 4
+  img = np.full((height, width * len(order) + 2, 3), 255, np.uint8)
+  top = max(float(hist[order[0]]), 1e-12) if len(order) else 1.0
+  for i, slot in enumerate(order):
+    bar = int(round((height - 2) * hist[slot] / top))
+    color = (40, 80, 200) if values[slot] == 1 else (200, 50, 40)
+    img[height - 1 - bar:height - 1, 1 + i * width:i * width + width] = color
+  img[height - 1, :] = 0
+  return img
+
+
+@dataclasses.dataclass
+class Result:
+  scores: dict[str, Any]
+  protocol: dict[str, Any]
+  pictures: dict[str, np.ndarray]   # name -> uint8 image
+
+
+class Evaluator:
+  """Scores states of one run (see the module docstring). ``num_samples`` generated samples
+  (2,500 for 2D mixtures as VEEGAN/PacGAN, 10,000 for images by default)."""
+
+  def __init__(self, config, num_samples: Optional[int] = None, seed: int = 0,
+               pictures: bool = True, reference_size: Optional[int] = None,
+               inception_weights: Optional[str] = None):
+    self.kind = supported(config)
+    if self.kind is None:
+      raise EvaluationUnavailable(
+          f'no evaluation protocol for data set {config.data.name!r} (eval_protocol='
+          f'{config.get("eval_protocol", "auto")!r}): mgan_jax scores '
+          'Fashion-MNIST and MNIST (their classifiers), CIFAR-10/CelebA/chairs '
+          '(Inception-v3), Stacked MNIST (the MNIST classifier) and the 2D mixtures.')
+    config = runs.single_device_config(config)
+    self.config = config
+    self.setup = training.make_setup(config, 1)
+    self.generate = training.make_generate(self.setup, config.sample_bn_mode)
+    self.seed = seed
+    self.pictures = pictures
+    self.num_samples = num_samples or {'mixture': 2500, 'stacked_mnist': 26000}.get(
+        self.kind, 10000)
+    if self.kind == 'mixture':
+      return
+    if self.kind == 'stacked_mnist':
+      self.digit_apply = classifier.make_apply(classifier.load('mnist'))
+      with open(classifier.asset_path('mnist').replace('.msgpack', '.json')) as f:
+        info = json.load(f)
+      self.digit_protocol = (f"mgan_jax MNIST classifier on each channel (test accuracy "
+                             f"{info['test_accuracy']:.4f} on {info.get('test_size', '?')} "
+                             f"digits; {info.get('data', 'MNIST')})")
+      # The classifier's view of real stacked images: the ceiling of the scores.
+      digits, labels = data.load_mnist_digits('test', config.data.get('digits', 'auto'),
+                                              config.data.get('data_dir'))
+      real, _ = data.stack_digits(digits, labels, reference_size or 26000, seed=1)
+      self.reference_modes = self._modes(real.astype(np.float32) / 255.0)
+      return
+    if self.kind in ('fashion', 'mnist'):
+      self.feature_apply = classifier.make_apply(classifier.load(self.kind))
+      with open(classifier.asset_path(self.kind).replace('.msgpack', '.json')) as f:
+        accuracy = json.load(f)['test_accuracy']
+      self.feature_protocol = {
+          'feature_extractor': (f'mgan_jax {self.kind} classifier (penultimate '
+                                f'{classifier.FEATURE_DIM}-d ReLU features; test accuracy '
+                                f'{accuracy:.4f})'),
+          'reference': {'fashion': 'Fashion-MNIST', 'mnist': 'MNIST'}[self.kind] + ' test split',
+          'classifier_score_splits': 10}
+      batch = 500
+    else:
+      try:
+        variables = inception.load(inception_weights)
+      except FileNotFoundError as e:
+        raise EvaluationUnavailable(str(e)) from None
+      self.feature_apply = inception.make_apply(variables)
+      self.feature_protocol = {
+          'feature_extractor': ('FID Inception-v3 (pt_inception-2015-12-05 weights), pool3 '
+                                '2048-d; Inception Score on its 1008-way softmax, 10 splits; '
+                                'inputs resized bilinearly to 299x299, scaled to [-1, 1]'),
+          'reference': f'{config.data.name} test split (or the image folder)',
+          'inception_score_splits': 10}
+      batch = 50
+    self.feature_batch = batch
+    real = data.load_images(config.data, 'test')
+    if reference_size:
+      real = real[:reference_size]
+    self.reference_size = len(real)
+    self.real_probs, self.real_feats = classifier.batched(
+        self.feature_apply, real.astype(np.float32) / 255.0, batch)
+
+  def _modes(self, images):
+    """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""
+    digits = [classifier.batched(self.digit_apply, images[..., c:c + 1])[0].argmax(1)
+              for c in range(3)]
+    return 100 * digits[0] + 10 * digits[1] + digits[2]
+
+  def _to_unit(self, images):
+    return sampling.to_unit(images, self.config.data.image_range)
+
+  def __call__(self, state: training.TrainState, step: int) -> Result:
+    rng = jax.random.PRNGKey(self.seed)
+    fake, inputs, slots = generator_batches(self.setup, self.generate, state,
+                                            self.num_samples, rng)
+    protocol = {'checkpoint_step': int(step), 'model': self.config.model.kind,
+                'num_generated': int(len(fake)), 'seed': self.seed,
+                'generator_batch_norm': self.config.sample_bn_mode,
+                'generator_batch': GENERATOR_BATCH}
+    pictures = {}
+    if self.kind == 'mixture':
+      name = self.config.data.mixture
+      scores = toy.mode_statistics(fake, name)
+      protocol.update({'benchmark': name, 'high_quality': 'within 3 sigma of the nearest mode',
+                       'reverse_kl': 'KL(high-quality mode histogram || uniform)'})
+      if self.pictures:
+        pictures['scatter'] = toy.scatter_image(fake, name)
+    elif self.kind == 'stacked_mnist':
+      fake = self._to_unit(fake)
+      scores = {}
+      scores['modes'], scores['kl'] = metrics.mode_coverage(self._modes(fake), 1000)
+      scores['modes_real_test_digits'], scores['kl_real_test_digits'] = metrics.mode_coverage(
+          self.reference_modes, 1000)
+      protocol.update({'benchmark': 'stacked_mnist', 'num_modes': 1000,
+                       'feature_extractor': self.digit_protocol,
+                       'kl': 'KL(sample mode histogram || uniform over 1000)',
+                       'reference': f'{len(self.reference_modes)} stacked images of test '
+                                    'digits (seed 1)'})
+      if self.pictures:
+        pictures['samples'] = summary.image_grid(fake[:64])
+        if state.memory is not None:
+          pictures.update(self._slot_pictures(state))
+    else:
+      fake = self._to_unit(fake)
+      probs, feats = classifier.batched(self.feature_apply, fake, self.feature_batch)
+      scores = metrics.all_feature_metrics(self.real_feats, feats)
+      protocol.update(self.feature_protocol)
+      protocol.update({'reference_size': self.reference_size,
+                       'kid': '100 subsets of 1000 (or all, if fewer), cubic kernel',
+                       'precision_recall_k': 3, 'density_coverage_k': 5})
+      name = 'inception_score' if self.kind == 'inception' else 'classifier_score'
+      scores[name], scores[f'{name}_std'] = metrics.inception_score(probs, 10)
+      scores[f'{name}_test_set'], _ = metrics.inception_score(self.real_probs, 10)
+      strip = []
+      if self.kind != 'inception':
+        scores['sample_class_histogram'] = (
+            np.bincount(probs.argmax(1), minlength=10) / len(probs)).round(4).tolist()
+
+        def generate_fn(x):
+          return self._to_unit(np.asarray(self.generate(state, jnp.asarray(x))))
+
+        def classify(images):
+          return classifier.batched(self.feature_apply, images)[0]
+
+        share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
+                                                   probs.argmax(1))
+        scores['interpolation_off_manifold'] = share
+        scores['test_set_off_manifold'] = float(np.mean(self.real_probs.max(1) < 0.5))
+        protocol['interpolation'] = (
+            '200 pairs of generated samples of different predicted classes; 8 images evenly '
+            'between their generator inputs (endpoints excluded); off manifold = top class '
+            'probability < 0.5')
+        if state.memory is not None:
+          used, purity, majority = slot_purity(generate_fn, classify, state.memory,
+                                               self.setup.z_dim, seed=self.seed)
+          scores.update({'slot_purity': [round(p, 4) for p in purity],
+                         'slot_purity_majority_class': majority,
+                         'slot_purity_slots': used,
+                         'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity)),
+                         # Purity means something only if the slots differ: a generator that
+                         # ignores its slot and draws one class is pure on every slot.
+                         'slot_purity_distinct_classes': len(set(majority))})
+          protocol['slot_purity'] = (
+              'the 10 most used real slots (largest h v); 100 samples G([z, K_c]) each, '
+              'z ~ U(-1, 1); purity = share of the classifier\'s majority class')
+      if self.pictures:
+        pictures['samples'] = summary.image_grid(fake[:64])
+        if len(strip):
+          pictures['interpolation'] = summary.image_grid(generate_fn(strip),
+                                                         rows=len(strip) // 10)
+        if state.memory is not None:
+          pictures.update(self._slot_pictures(state))
+    if state.memory is not None:
+      health = mm.diagnostics(state.memory, config=self.setup.memory_config)
+      scores.update({f'memory/{k}': float(v) for k, v in health.items()})
+      values = np.asarray(state.memory.values)
+      used = np.bincount(slots, minlength=len(values)) if slots is not None else None
+      scores['distinct_slots_sampled'] = int(np.sum(used > 0)) if used is not None else 0
+      if self.pictures:
+        pictures['slot_histogram'] = slot_histogram_image(state.memory)
+    return Result(scores=scores, protocol=protocol, pictures=pictures)
+
+  def _slot_pictures(self, state):
+    rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols
+    z = sampling.draw_z(jax.random.PRNGKey(self.seed + 1), cols, self.setup.z_dim)
+    g_in, _ = sampling.slot_grid_inputs(state.memory, z,
+                                        min(rows, self.setup.memory_config.num_slots))
+    images = self._to_unit(np.asarray(self.generate(state, g_in)))
+    return {'slots': summary.image_grid(images, rows=rows)}

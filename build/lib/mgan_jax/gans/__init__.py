@@ -1,0 +1,62 @@
+"""Discriminator heads by model name: what turns the encoder's output into D's output.
+
+A model of this code base is its head (the networks, data and step are shared): the head
+owns its non-gradient state (the memory for MemoryGAN; none for DCGAN), its conditioning of
+the generator, the pieces it adds to the D and G losses, and its update after the D step.
+The step builder (:func:`mgan_jax.train.training.make_train_step`) is one function over any head:
+``d_update -> head.update -> g_update``, with no per-model branches.
+
+``config.model.kind`` names the head; :func:`make_head` builds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Protocol
+
+import jax
+
+from mgan_jax.gans import losses
+from mgan_jax.gans import dcgan, memorygan
+
+
+class Head(Protocol):
+  """The interface every head implements (see the module docstring)."""
+
+  def validate(self, config, num_replicas: int) -> None:
+    """Refuses, before anything compiles, a config this head cannot train."""
+
+  def cond_dim(self) -> int:
+    """Dimensions the head appends to z as the generator's input."""
+
+  def init_state(self, rng: jax.Array) -> Any:
+    """The head's non-gradient state (None when it has none)."""
+
+  def condition(self, state, rng: jax.Array, num: int) -> Optional[jax.Array]:
+    """The generator's conditioning for ``num`` samples of the global batch, or None."""
+
+  def d_outputs(self, state, features, logits) -> tuple[losses.DOutput, Any]:
+    """D's output on a batch (its rows: the real then the fake images in the D step) and
+    what :meth:`update` needs of it."""
+
+  def penalty(self, features_fake, cond) -> jax.Array:
+    """A term added to both the D and the G loss (0 when none), on the fake images."""
+
+  def update(self, state, aux, num_groups: int) -> tuple[Any, dict]:
+    """The head's state after a D step (``aux`` from :meth:`d_outputs`) and its metrics."""
+
+  def output_metrics(self, aux) -> dict:
+    """Metrics of the G step's output (``aux`` from :meth:`d_outputs`)."""
+
+
+HEADS: dict[str, Callable[..., Head]] = {
+    'dcgan': dcgan.LogitHead,
+    'memory': memorygan.MemoryHead,
+}
+
+
+def make_head(config, axis_name: Optional[str] = None, sharded: bool = False) -> Head:
+  """The head of ``config.model.kind``; an unknown kind lists the known ones."""
+  kind = config.model.kind
+  if kind not in HEADS:
+    raise ValueError(f'unknown model.kind {kind!r}; known: {sorted(HEADS)}')
+  return HEADS[kind].from_config(config, axis_name, sharded)

@@ -1,0 +1,52 @@
+"""The DCGAN baseline's head: a logit from the encoder, no state, nothing added to z."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from mgan_jax.gans import losses
+
+
+@dataclasses.dataclass(frozen=True)
+class LogitHead:
+  """``D(x) = sigmoid(logit(x))`` (Radford et al.): the memory-free baseline."""
+
+  @classmethod
+  def from_config(cls, config, axis_name=None, sharded=False):
+    del axis_name
+    if sharded:
+      raise ValueError('memory_sharded=True needs a memory: model.kind=dcgan has none')
+    del config
+    return cls()
+
+  def validate(self, config, num_replicas):
+    del config, num_replicas
+
+  def cond_dim(self):
+    return 0
+
+  def init_state(self, rng):
+    del rng
+    return None
+
+  def condition(self, state, rng, num):
+    del state, rng, num
+    return None
+
+  def d_outputs(self, state, features, logits):
+    del state, features
+    return losses.from_logit(logits), None
+
+  def penalty(self, features_fake, cond):
+    del features_fake, cond
+    return jnp.zeros((), jnp.float32)
+
+  def update(self, state, aux, num_groups):
+    del aux, num_groups
+    return state, {}
+
+  def output_metrics(self, aux):
+    del aux
+    return {}

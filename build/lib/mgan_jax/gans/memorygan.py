@@ -1,0 +1,93 @@
+"""MemoryGAN's head (SPEC sections 2-4): D's output read from the memory, the generator
+conditioned on a memory key, the mutual-information term, and the memory write."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from mgan_jax.gans import losses
+from mgan_jax import memory as mm
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryHead:
+  """The discriminative memory network's head.
+
+  Its state is the :class:`~mgan_jax.memory.Memory`; ``ops`` binds the memory functions to
+  the step's device layout (whole memory on every replica, or slots split over them).
+  """
+
+  config: mm.MemoryConfig
+  coll: mm.Collectives
+  mi_weight: float
+
+  @classmethod
+  def from_config(cls, config, axis_name=None, sharded=False):
+    return cls(config=mm.MemoryConfig(**dict(config.memory)),
+               coll=mm.Collectives.make(axis_name, sharded), mi_weight=config.mi_weight)
+
+  def validate(self, config, num_replicas):
+    memory = self.config
+    if memory.key_dim != config.model.key_dim:
+      raise ValueError(f'memory.key_dim={memory.key_dim} must equal '
+                       f'model.key_dim={config.model.key_dim}')
+    if 2 * config.batch_size > memory.num_slots:
+      raise ValueError(f'one write takes 2 * batch_size = {2 * config.batch_size} queries, '
+                       f'more than memory.num_slots={memory.num_slots}')
+    if self.coll.sharded:
+      mm.check_shards(memory, num_replicas)
+
+  def cond_dim(self):
+    return self.config.key_dim
+
+  def init_state(self, rng):
+    return mm.init(self.config, rng)
+
+  def condition(self, state, rng, num):
+    """``K_c`` with ``c ~ Categorical(h v / sum(h v))`` (SPEC 4), [num, M]."""
+    return mm.ops.sample_keys(state, rng, num, self.coll)[1]
+
+  def d_outputs(self, state, features, logits):
+    """One read of all the rows; the queries go to the write. ``no_real_slot`` marks the
+    reads whose top-k holds no real slot: their p(real) is 0 whatever the query, so they
+    pass no gradient to the encoder or the generator."""
+    del logits
+    queries = mm.normalize(features)
+    out = mm.ops.read(state, queries, self.config, self.coll)
+    # p(real) is exactly 0 only when no real slot is in the top-k (a real slot's posterior
+    # weight would have to underflow: a score gap of ~100 nats).
+    no_real = jax.lax.stop_gradient(out.prob_real) == 0
+    return losses.from_probability(out.prob_real), {'queries': queries, 'no_real_slot': no_real}
+
+  def penalty(self, features_fake, cond):
+    """``lambda * mean((mu(G(z, K_c)) - K_c)^2)`` (SPEC 4, the unnormalised encoder output)."""
+    return self.mi_weight * jnp.mean(jnp.square(features_fake - cond))
+
+  def update(self, state, aux, num_groups):
+    """The memory write with the step's queries: the first half real (y = 1), the second
+    fake (y = 0) when ``num_groups`` is 2; all fake when it is 1 (the reference code's
+    extra write in the G step)."""
+    queries = jax.lax.stop_gradient(aux['queries'])
+    rows = queries.shape[0]
+    if num_groups == 2:
+      labels = (jnp.arange(rows) < rows // 2).astype(jnp.int32)
+    else:
+      labels = jnp.zeros((rows,), jnp.int32)
+    state, stats = mm.ops.write(state, queries, labels, self.config, self.coll, num_groups)
+    metrics = mm.health.diagnostics(state, stats, self.coll, self.config)
+    fakes = aux['no_real_slot'][rows // 2:] if num_groups == 2 else aux['no_real_slot']
+    metrics['fake_reads_without_real_slot'] = self._mean(fakes.astype(jnp.float32))
+    return state, {f'memory/{k}': v for k, v in metrics.items()}
+
+  def output_metrics(self, aux):
+    """Of the G step's read: the share of generated images whose top-k holds no real slot
+    (they give the generator no gradient through the memory)."""
+    return {'memory/g_reads_without_real_slot':
+            self._mean(aux['no_real_slot'].astype(jnp.float32))}
+
+  def _mean(self, x):
+    x = jnp.mean(x)
+    return x if self.coll.batch_axis is None else jax.lax.pmean(x, self.coll.batch_axis)

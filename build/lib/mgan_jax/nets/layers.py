@@ -1,0 +1,214 @@
+"""Building blocks of the networks, with the reference code's conventions.
+
+The reference code (TF-slim) gives every conv/fc/deconv layer a truncated-normal(0.02)
+initialiser, batch norm without a learned scale and without a bias before it, and ReLU
+unless the layer says otherwise; lrelu has slope 0.2.
+"""
+
+import functools
+from typing import Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+INIT = nn.initializers.truncated_normal(0.02)
+lrelu = functools.partial(nn.leaky_relu, negative_slope=0.2)
+
+ACTIVATIONS: dict[str, Callable] = {
+    'relu': nn.relu, 'lrelu': lrelu, 'elu': nn.elu, 'tanh': jnp.tanh,
+    'sigmoid': nn.sigmoid, 'none': lambda x: x,
+}
+
+
+def batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
+  """TF-slim's batch norm (no scale, epsilon 1e-3), statistics shared over ``axis_name``.
+
+  With ``axis_name`` set inside ``pmap`` the batch statistics are those of the global batch,
+  so a step on 8 devices computes what one device computes on the same global batch.
+  Momentum 0.99 (slim: 0.999) so running averages settle within a few hundred steps.
+  """
+  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+                      use_scale=False, axis_name=axis_name)
+
+
+def layer_norm(ndim: int = 4) -> nn.LayerNorm:
+  """tf.contrib.layers.layer_norm: statistics over every non-batch axis (H, W, C for
+  images), parameters per channel."""
+  return nn.LayerNorm(reduction_axes=tuple(range(1, ndim)), feature_axes=-1, epsilon=1e-6)
+
+
+def norm_and_activate(x, norm: str, act: str, train: bool, bn_axis_name: Optional[str]):
+  """slim's normalizer_fn then activation_fn; call inside a compact module."""
+  if norm == 'bn':
+    x = batch_norm(train, bn_axis_name)(x)
+  elif norm == 'ln':
+    x = layer_norm(x.ndim)(x)
+  elif norm != 'none':
+    raise ValueError(f"norm must be 'bn', 'ln' or 'none', got {norm!r}")
+  return ACTIVATIONS[act](x)
+
+
+# A 4x4 stride-2 'SAME' transposed convolution (lax.conv_transpose pads the stride-dilated
+# input by 2 on each side) computes, along each spatial axis,
+#     out[2i]   = w[0] x[i-1] + w[2] x[i]
+#     out[2i+1] = w[1] x[i]   + w[3] x[i+1].
+# Both output phases read a window of two inputs: phase 0 at i the window (x[i-1], x[i]),
+# phase 1 at i the window (x[i], x[i+1]), i.e. the window (x[t-1], x[t]) at t = i + 1. So one
+# 2x2 'VALID' convolution of the input padded by 1, to 4 C channels (one block per phase
+# pair), gives every output: phase a along an axis is that convolution's output at
+# t = i + a. _PHASE_TAPS[a][p] is the 4-tap kernel index of window position p for phase a.
+# Per output pixel this is the 4 taps the transposed convolution needs (a 3x3 form would
+# spend 9), on an (H+1) x (W+1) grid.
+_PHASE_TAPS = np.array([[0, 2], [1, 3]])
+MATMUL_MIN_CHANNELS = 16  # conv_transpose_4x4: matmul form from this many output channels
+
+
+def subpixel_kernel(kernel: jax.Array) -> jax.Array:
+  """[4, 4, C_in, C_out] transposed-conv kernel -> the [2, 2, C_in, 4 C_out] kernel of the
+  phase convolution (output channels ordered (a, b, C_out))."""
+  c_in, c_out = kernel.shape[2:]
+  k = kernel[_PHASE_TAPS]                  # [a, py, 4, C_in, C_out]
+  k = k[:, :, _PHASE_TAPS]                 # [a, py, b, px, C_in, C_out]
+  return k.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, c_in, 4 * c_out)
+
+
+def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
+  """[B, H, W, (a, b, C)] -> [B, H*block, W*block, C] with out[block*i+a, block*j+b]."""
+  b, h, w, c = x.shape
+  c //= block * block
+  x = x.reshape(b, h, w, block, block, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h * block, w * block, c)
+
+
+def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel: the 2x2 phase
+  convolution over the padded input (to 4 C_out channels), then an interleave of the phases.
+
+  With many output channels the phase convolution is written as patches times a matrix, so
+  that its backward pass is two matmuls: XLA:CPU runs the kernel gradient of the convolution
+  form (a convolution with an 8x8 window over the batch) at a small fraction of its matmul
+  speed (WORKSPACE.md, profile of the fashion step). With few output channels (an image
+  layer) the patches would be mostly copies, and the convolution form is faster.
+  """
+  b, h, w, c_in = x.shape
+  c_out = kernel.shape[-1]
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  matrix = subpixel_kernel(kernel.astype(x.dtype))                     # [2, 2, Ci, 4 Co]
+  if c_out >= MATMUL_MIN_CHANNELS:
+    patches = jnp.concatenate([padded[:, py:py + h + 1, px:px + w + 1]
+                               for py in range(2) for px in range(2)], axis=-1)
+    y = jnp.dot(patches, matrix.reshape(4 * c_in, 4 * c_out))
+  else:
+    y = jax.lax.conv_general_dilated(padded, matrix, (1, 1), 'VALID',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  y = y.reshape(b, h + 1, w + 1, 2, 2, c_out)
+  rows = [jnp.stack([y[:, a:a + h, bb:bb + w, a, bb] for bb in range(2)], axis=3)
+          for a in range(2)]                                          # [B, H, W, b, C] each
+  out = jnp.stack(rows, axis=2)                                       # [B, H, a, W, b, C]
+  return out.reshape(b, 2 * h, 2 * w, c_out)
+
+
+class ConvTranspose4x4(nn.Module):
+  """Exactly ``nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')``, computed as one
+  2x2 convolution to 4x the channels plus an interleave of the phases.
+
+  Same parameters (``kernel`` [4, 4, C_in, C_out], ``bias``) as the flax layer. XLA:CPU's
+  transposed convolution is several times slower than this form (WORKSPACE.md has the
+  measurement); on TPU/GPU both are fast.
+  """
+
+  features: int
+  use_bias: bool = True
+  kernel_init: Callable = INIT
+
+  @nn.compact
+  def __call__(self, x):
+    c_in = x.shape[-1]
+    kernel = self.param('kernel', self.kernel_init, (4, 4, c_in, self.features))
+    y = conv_transpose_4x4(x, kernel)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+    return y
+
+
+class ConvBlock(nn.Module):
+  """conv (or 4x4/2 upsampling deconv) -> optional norm -> activation, slim-style."""
+
+  features: int
+  kernel: int = 4
+  stride: int = 1
+  norm: str = 'bn'          # 'bn', 'ln' or 'none'
+  act: str = 'relu'
+  transpose: bool = False   # True: a 4x4 stride-2 upsampling (ConvTranspose4x4)
+  train: bool = True
+  bn_axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x):
+    use_bias = self.norm == 'none'
+    if self.transpose:
+      if (self.kernel, self.stride) != (4, 2):
+        raise ValueError('transpose=True is the 4x4 stride-2 upsampling only')
+      x = ConvTranspose4x4(self.features, use_bias=use_bias)(x)
+    else:
+      x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
+                  padding='SAME', use_bias=use_bias, kernel_init=INIT)(x)
+    return norm_and_activate(x, self.norm, self.act, self.train, self.bn_axis_name)
+
+
+class DenseBlock(nn.Module):
+  features: int
+  norm: str = 'bn'
+  act: str = 'relu'
+  train: bool = True
+  bn_axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Dense(self.features, use_bias=self.norm == 'none', kernel_init=INIT)(x)
+    return norm_and_activate(x, self.norm, self.act, self.train, self.bn_axis_name)
+
+
+def mean_pool(x):
+  """2x2 mean pooling: the reference's conv_mean_pool averages the four phases."""
+  return (x[:, ::2, ::2] + x[:, 1::2, ::2] + x[:, ::2, 1::2] + x[:, 1::2, 1::2]) / 4.0
+
+
+def upsample_nearest(x):
+  """The reference's resize_conv2d upsampling: 4 copies + depth-to-space (nearest)."""
+  return depth_to_space(jnp.concatenate([x] * 4, axis=-1), 2)
+
+
+class ResidualBlock(nn.Module):
+  """The reference's residual_block for CIFAR-10 (resample 'down', 'up' or None).
+
+  The first convolution keeps slim's default batch norm, as in the reference code; the
+  block ends with ``act(norm(h + shortcut))``.
+  """
+
+  resample: Optional[str] = None
+  act: str = 'elu'
+  norm: str = 'ln'
+  train: bool = True
+  bn_axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
+    if self.resample == 'down':
+      h = block(c, 3, 1, act=self.act)(x)
+      h = mean_pool(block(c, 3, 1, norm='none', act='none')(h))
+      h = h + mean_pool(block(c, 1, 1, norm='none', act='none')(x))
+    elif self.resample == 'up':
+      h = block(c, 3, 1, act=self.act)(upsample_nearest(x))
+      h = block(c, 3, 1, norm='none', act='none')(h)
+      h = h + block(c, 1, 1, norm='none', act='none')(upsample_nearest(x))
+    elif self.resample is None:
+      h = block(c, 3, 1, act=self.act)(x)
+      h = block(c, 3, 1, norm='none', act='none')(h) + x
+    else:
+      raise ValueError(f'resample must be down, up or None, got {self.resample!r}')
+    return norm_and_activate(h, self.norm, self.act, self.train, self.bn_axis_name)

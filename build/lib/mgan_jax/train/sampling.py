@@ -1,0 +1,85 @@
+"""Generator inputs and grids, in one place: z, the head's conditioning, per-slot rows, and
+the pixel range of a data set's images.
+
+Used by the train step, the trainer's sample grids, ``experiments.sample`` and the
+evaluation, so that every sample of a run is drawn the same way.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mgan_jax import memory as mm
+
+IMAGE_RANGES = ('unit', 'symmetric', 'none')
+
+
+def draw_z(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
+  """``z ~ U(-1, 1)^z_dim`` (SPEC 4), [num, z_dim] float32."""
+  return jax.random.uniform(rng, (num, z_dim), jnp.float32, -1.0, 1.0)
+
+
+def generator_inputs(setup, head_state, rng: jax.Array, num: int):
+  """``([z, cond], cond)`` for ``num`` samples: z ~ U(-1, 1) and the head's conditioning
+  (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one).
+  ``setup`` is a :class:`mgan_jax.train.training.Setup`."""
+  k_z, k_c = jax.random.split(rng)
+  z = draw_z(k_z, num, setup.z_dim)
+  cond = setup.head.condition(head_state, k_c, num)
+  if cond is None:
+    return z, None
+  return jnp.concatenate([z, cond], axis=1), cond
+
+
+def most_used_real_slots(memory: mm.Memory, rows: int) -> jax.Array:
+  """The ``rows`` slots with the largest ``h v``, most used first."""
+  weight = memory.hist * memory.values.astype(memory.hist.dtype)
+  return jax.lax.top_k(weight, rows)[1]
+
+
+def slot_grid_inputs(memory: mm.Memory, z: jax.Array, rows: int):
+  """Generator inputs for a grid with one row per most-used real slot, a fixed z per column.
+
+  Returns ``(inputs [rows * len(z), z_dim + key_dim], slot indices [rows])``.
+  """
+  slots = most_used_real_slots(memory, rows)
+  keys = memory.keys[slots]
+  cols = z.shape[0]
+  g_in = jnp.concatenate([jnp.tile(z, (rows, 1)), jnp.repeat(keys, cols, axis=0)], axis=1)
+  return g_in, slots
+
+
+def check_image_range(image_range: str) -> None:
+  if image_range not in IMAGE_RANGES:
+    raise ValueError(f'data.image_range must be one of {IMAGE_RANGES}, got {image_range!r}')
+
+
+def value_range(image_range: str) -> tuple[float, float]:
+  """The generator's output range for a data set's ``image_range``."""
+  check_image_range(image_range)
+  return (-1.0, 1.0) if image_range == 'symmetric' else (0.0, 1.0)
+
+
+def to_unit(images, image_range: str):
+  """Generated images in [0, 1], whatever the data set's range."""
+  check_image_range(image_range)
+  return (images + 1.0) / 2.0 if image_range == 'symmetric' else images
+
+
+def preprocess(images: jax.Array, image_range: str) -> jax.Array:
+  """uint8 images -> float32 in [0, 1] ('unit') or [-1, 1] ('symmetric'); 'none': float
+  data (2D points) as they are."""
+  check_image_range(image_range)
+  if image_range == 'none':
+    return images.astype(jnp.float32)
+  x = images.astype(jnp.float32) / 255.0
+  return 2.0 * x - 1.0 if image_range == 'symmetric' else x
+
+
+def slot_purity_inputs(memory: mm.Memory, slots, z: np.ndarray) -> np.ndarray:
+  """``[z, K_c]`` for every z and each slot of ``slots`` in turn, [len(slots) * len(z), D]."""
+  keys = np.asarray(memory.keys)
+  return np.concatenate([np.concatenate([z, np.broadcast_to(keys[c], (len(z), keys.shape[1]))],
+                                        axis=1) for c in slots])

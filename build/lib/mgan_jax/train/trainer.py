@@ -1,0 +1,424 @@
+"""The training loop: data, the pmap-ed step, logs, sample grids, checkpoints, resume.
+
+``train_and_evaluate(config, workdir)`` is what ``python -m experiments.train`` runs.
+Metrics stay on the devices between log steps (no host round trip per step); at each log
+step the window is fetched at once, checked for non-finite losses step by step, averaged,
+printed as one progress line and written to TensorBoard.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mgan_jax import data as data_lib
+from mgan_jax import gans
+from mgan_jax import memory as mm
+from mgan_jax.data import toy
+from mgan_jax.evaluate import evaluation
+from mgan_jax.train import checkpoints, runs, sampling, summary, training
+
+
+class NonFiniteLossError(RuntimeError):
+  """A loss became NaN or infinite; the run stopped without saving the bad state."""
+
+
+class ConfigError(ValueError):
+  """The config asks for something impossible (found before anything compiles)."""
+
+
+def maybe_initialize_distributed(config) -> None:
+  """``jax.distributed.initialize()`` on multi-host TPU pod slices (or when asked)."""
+  mode = config.get('multihost', 'auto')
+  hosts = os.environ.get('TPU_WORKER_HOSTNAMES', '')
+  if mode == 'on' or (mode == 'auto' and hosts.count(',') >= 1):
+    jax.distributed.initialize()
+
+
+def replicate(tree, num: int):
+  """A leading device axis of ``num`` copies, as host arrays that pmap shards itself.
+
+  Through the host because arrays committed to one device (e.g. restored by orbax) are
+  refused by pmap, whose inputs must match its own sharding; done once per run.
+  """
+  return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (num,) + np.shape(x)), tree)
+
+
+def unreplicate(tree):
+  return jax.tree.map(lambda x: x[0], tree)
+
+
+@dataclasses.dataclass
+class _Progress:
+  """The start of the current rate window: its time and step."""
+
+  t_window: float = 0.0
+  steps_window: int = 0
+
+  def rate(self, now: float, step: int) -> float:
+    return (step - self.steps_window) / max(now - self.t_window, 1e-9)
+
+
+def check_workdir(workdir: str) -> None:
+  """Makes ``workdir`` if needed and checks that files can be written in it."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise ConfigError(f'--workdir={workdir!r} is not a directory this user can write in '
+                      f'({e.strerror or e}); choose another --workdir') from None
+
+
+class StoppedBySignal(Exception):
+  """SIGINT or SIGTERM stopped the run after a step; a checkpoint of that step was saved.
+  ``exit_code`` is the shell's for the signal (130 for SIGINT, 143 for SIGTERM)."""
+
+  def __init__(self, message: str, exit_code: int):
+    super().__init__(message)
+    self.exit_code = exit_code
+
+
+class _StopRequest:
+  """Turns SIGINT and SIGTERM (a preemptible TPU VM's notice) into a request that the loop
+  honours after the current step; a second signal stops at once. Installed only in the main
+  thread, and the previous handlers are put back on exit."""
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:
+      raise KeyboardInterrupt
+    self.signum = signum
+    print(f'{signal.Signals(signum).name} received: stopping after this step (again to stop '
+          'at once).', flush=True)
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
+
+
+@dataclasses.dataclass
+class DiscriminatorWatch:
+  """Says when the discriminator has won: ``D(real) > 1 - eps`` and ``D(fake) < eps`` (window
+  means) for ``windows`` log windows in a row. The generator then gets (almost) no gradient:
+  with the memory's output clipped at 1e-3, none at all."""
+
+  windows: int = 3
+  eps: float = 0.01
+  streak: int = 0
+
+  def update(self, metrics: dict) -> bool:
+    won = metrics['d_real'] > 1.0 - self.eps and metrics['d_fake'] < self.eps
+    self.streak = self.streak + 1 if won else 0
+    return self.windows > 0 and self.streak >= self.windows
+
+
+def _format_eta(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  return f'{h}h{rem // 60:02d}m' if h else f'{rem // 60}m{rem % 60:02d}s'
+
+
+def progress_line(step, num_steps, rate, metrics) -> str:
+  eta = _format_eta((num_steps - step) / max(rate, 1e-9))
+  parts = [f'step {step}/{num_steps}', f'{rate:.2f} steps/s', f'ETA {eta}',
+           f"d_loss {metrics['d_loss']:.4f}", f"g_loss {metrics['g_loss']:.4f}",
+           f"D(real) {metrics['d_real']:.3f}", f"D(fake) {metrics['d_fake']:.3f}"]
+  if 'memory/real_fraction' in metrics:
+    parts += [f"mem real {metrics['memory/real_fraction']:.3f}",
+              f"eff.slots {metrics['memory/effective_real_slots']:.1f}",
+              f"hit real/fake {metrics['memory/real_hit_rate']:.2f}/"
+              f"{metrics['memory/fake_hit_rate']:.2f}",
+              f"distinct keys {metrics['memory/distinct_real_keys']:.0f} "
+              f"(top20 {metrics['memory/distinct_top20']:.0f})",
+              f"prior gap {metrics['memory/prior_gap']:.2f} "
+              f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
+              f"split kappa {metrics['memory/split_threshold']:.1f}",
+              f"G reads without a real slot {metrics['memory/g_reads_without_real_slot']:.2f}"]
+  return ' | '.join(parts)
+
+
+class Trainer:
+  """One run in ``workdir``; :meth:`run` trains to ``config.num_steps``."""
+
+  def __init__(self, config, workdir: str):
+    self.config = config
+    self.workdir = workdir
+    maybe_initialize_distributed(config)
+    self.num_local = config.get('num_devices') or jax.local_device_count()
+    if self.num_local > jax.local_device_count():
+      raise ConfigError(f'num_devices={self.num_local} but only {jax.local_device_count()} '
+                        'local devices exist')
+    self.num_replicas = self.num_local * jax.process_count()
+    self.pmapped = self.num_replicas > 1
+    self.is_main = jax.process_index() == 0
+    # Everything that can be refused is refused here, before loading data or compiling.
+    try:
+      self.setup = training.make_setup(config, self.num_replicas)
+      evaluation.supported(config)  # a protocol name that does not exist
+    except ValueError as e:
+      raise ConfigError(f'{e}') from None
+    check_workdir(workdir)
+    try:
+      self.images = data_lib.load_images(config.data, 'train')
+    except ValueError as e:  # DatasetNotFoundError (a RuntimeError) passes through
+      raise ConfigError(f'{e}') from None
+    self.evaluator = None
+    if config.get('eval_every', 0) > 0 and self.is_main:
+      try:
+        self.evaluator = evaluation.Evaluator(
+            config, config.get('eval_num_samples') or None, pictures=False,
+            reference_size=config.get('eval_reference_size') or None)
+      except (evaluation.EvaluationUnavailable, FileNotFoundError) as e:
+        raise ConfigError(f'eval_every={config.eval_every}: {e} Set --config.eval_every=0 '
+                          'to train without evaluation.') from None
+
+  def to_devices(self, state: training.TrainState) -> training.TrainState:
+    """The host state -> the step's layout: replicated, or the memory split over devices."""
+    if not self.pmapped:
+      return state
+    if self.setup.memory_sharded:
+      return replicate(state.replace(memory=None), self.num_local).replace(
+          memory=mm.shard(jax.device_get(state.memory), self.num_local))
+    return replicate(state, self.num_local)
+
+  def to_host(self, state: training.TrainState) -> training.TrainState:
+    """The step's layout -> one copy of the state (the whole memory)."""
+    if not self.pmapped:
+      return state
+    if self.setup.memory_sharded:
+      return unreplicate(state.replace(memory=None)).replace(memory=mm.unshard(state.memory))
+    return unreplicate(state)
+
+  def run(self) -> dict[str, float]:
+    config, setup = self.config, self.setup
+    os.makedirs(self.workdir, exist_ok=True)
+    rng = jax.random.PRNGKey(config.seed)
+    init_rng, step_rng, sample_rng = jax.random.split(rng, 3)
+    state = training.init_state(setup, init_rng)
+    ckpt = checkpoints.Checkpointer(os.path.join(self.workdir, 'checkpoints'),
+                                    keep=config.keep_checkpoints)
+    restored = ckpt.restore_latest(state, config)
+    start = 0
+    if restored is not None:
+      state, start, diffs = restored
+      changed = ', '.join(f'{k}={b!r}' for k, _, b in diffs) or 'no config changes'
+      print(f'Resuming from step {start} in {ckpt.directory} ({changed}).', flush=True)
+    else:
+      print(f'No checkpoint in {ckpt.directory}: training from step 0.', flush=True)
+      if self.is_main:
+        summary.set_aside_events(self.workdir)
+    last_good = start if restored is not None else None
+    if self.is_main:
+      with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+    step_fn = training.make_train_step(setup, self.num_replicas)
+    generate = training.make_generate(setup, config.sample_bn_mode)
+    z_fixed = sampling.draw_z(jax.random.fold_in(sample_rng, 0), config.num_samples,
+                              setup.z_dim)
+    host_head = gans.make_head(config)  # the head on one device, for the sample grids
+    state = self.to_devices(state)
+    batches = data_lib.Batches(
+        self.images, config.batch_size, config.seed,
+        num_devices=self.num_local if self.pmapped else None,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        start_step=start)
+    writer = summary.SummaryWriter(self.workdir) if self.is_main else None
+    if writer is not None:
+      writer.start(start)
+    samples_dir = os.path.join(self.workdir, 'samples')
+    os.makedirs(samples_dir, exist_ok=True)
+
+    profile_start = start + config.profile_start_after
+    profile_stop = profile_start + config.profile_steps
+    window: list[tuple[int, Any]] = []
+    watch = DiscriminatorWatch(windows=config.get('health_windows', 3))
+    stop_at = None  # the step at which the watch stopped the run (stop_when_d_wins)
+    progress = _Progress(time.time(), start)
+    last_metrics: dict[str, float] = {}
+    t_start = time.time()
+    print(f'Training {config.model.kind} on {config.data.name}: steps {start}->'
+          f'{config.num_steps}, batch {config.batch_size} over {self.num_replicas} '
+          f'device(s) ({jax.devices()[0].device_kind}), workdir {self.workdir}', flush=True)
+
+    def flush_window(step):
+      nonlocal window, last_metrics, progress, stop_at
+      if not window:
+        return
+      host = jax.device_get([m for _, m in window])
+      for (s, _), m in zip(window, host):
+        values = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in m.items()}
+        bad = [k for k in ('d_loss', 'g_loss') if not np.isfinite(values[k])]
+        if bad:
+          if last_good is not None:
+            where = (f'step {last_good} in {ckpt.directory}; rerunning the same command '
+                     'resumes from it')
+          else:
+            where = f'none (no checkpoint was saved in {ckpt.directory})'
+          raise NonFiniteLossError(
+              f'Non-finite loss at step {s + 1} ({", ".join(f"{k}={values[k]}" for k in bad)}'
+              f'). The run stopped without saving that state. Last good checkpoint: {where} '
+              f'(lower the learning rate or change the seed first).')
+      stacked = {k: float(np.mean([np.asarray(m[k]).reshape(-1)[0] for m in host]))
+                 for k in host[0]}
+      now = time.time()
+      rate = progress.rate(now, step)
+      won = watch.update(stacked)
+      stacked['health/discriminator_won'] = float(won)
+      if self.is_main:
+        line = progress_line(step, config.num_steps, rate, stacked)
+        if won:
+          line += (f' | THE DISCRIMINATOR HAS WON ({watch.streak} log windows with D(real) > '
+                   f'{1 - watch.eps:g}, D(fake) < {watch.eps:g}): the generator gets no '
+                   'gradient')
+        print(line, flush=True)
+        writer.scalars(step, {**stacked, 'steps_per_second': rate})
+        writer.flush()
+      progress = _Progress(now, step)
+      last_metrics = stacked
+      window = []
+      if won and config.get('stop_when_d_wins', False):
+        stop_at = step
+
+    def write_samples(step, st):
+      single = self.to_host(st)
+      memory = single.memory
+      cond = host_head.condition(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
+      g_in = z_fixed if cond is None else jnp.concatenate([z_fixed, cond], axis=1)
+      images = np.asarray(generate(single, g_in))
+      vr = sampling.value_range(config.data.image_range)
+      if config.data.source == 'mixture':  # 2D points: a scatter plot and mode statistics
+        stats = toy.mode_statistics(images, config.data.mixture)
+        print(f"step {step}: {stats['modes']}/{stats['num_modes']} modes, "
+              f"{100 * stats['high_quality']:.1f}% high quality, reverse KL "
+              f"{stats['reverse_kl']:.3f}", flush=True)
+        writer.scalars(step, {f'modes/{k}': v for k, v in stats.items()})
+        picture = toy.scatter_image(images, config.data.mixture)
+        summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), picture)
+        writer.image(step, 'samples', picture)
+        writer.flush()
+        return
+      grid = summary.image_grid(images, value_range=vr)
+      summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), grid)
+      writer.image(step, 'samples', grid)
+      if memory is not None:
+        rows = min(config.slot_grid_rows, setup.memory_config.num_slots)
+        g_in, _ = sampling.slot_grid_inputs(memory, z_fixed[:config.slot_grid_cols], rows)
+        slot_grid = summary.image_grid(np.asarray(generate(single, g_in)), rows=rows,
+                                       value_range=vr)
+        summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
+        writer.image(step, 'samples_per_slot', slot_grid)
+      writer.flush()
+
+    def evaluate(step, st):
+      result = self.evaluator(self.to_host(st), step)
+      numbers = {k: float(v) for k, v in result.scores.items()
+                 if isinstance(v, (int, float)) and np.isfinite(v)}
+      writer.scalars(step, {f'eval/{k}': v for k, v in numbers.items()})
+      writer.flush()
+      with open(os.path.join(self.workdir, 'eval_log.jsonl'), 'a') as f:
+        f.write(json.dumps({'step': step, 'scores': result.scores,
+                            'protocol': result.protocol}) + '\n')
+      shown = ('fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
+               'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
+               'slot_purity_distinct_classes',
+               'memory/distinct_top20')
+      shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
+      print(f'eval at step {step}: {shown}', flush=True)
+
+    checkpoint_seconds = 60.0 * config.get('checkpoint_minutes', 0)
+    if jax.process_count() > 1:
+      checkpoint_seconds = 0.0  # hosts could disagree on the clock: steps only
+    last_save = time.time()
+    first_sample = config.get('first_sample_step', 0)
+    stop = _StopRequest()
+    try:
+      stop.__enter__()
+      for step in range(start, config.num_steps):
+        images = next(batches)
+        if config.profile_steps and step == profile_start:
+          profile_dir = os.path.join(self.workdir, 'profile')
+          os.makedirs(profile_dir, exist_ok=True)
+          # The compiled step's HLO, to name the ops of the trace (benchmarks/profile_summary).
+          hlo = step_fn.lower(state, images, step_rng).compile().as_text()
+          with open(os.path.join(profile_dir, 'train_step.hlo.txt'), 'w') as f:
+            f.write(hlo)
+          jax.profiler.start_trace(profile_dir)
+        state, metrics = step_fn(state, images, step_rng)
+        window.append((step, metrics))
+        done = step + 1
+        if config.profile_steps and done == profile_stop:
+          jax.block_until_ready(state)
+          jax.profiler.stop_trace()
+          print(f'Profile of steps {profile_start}-{profile_stop - 1} written to '
+                f'{os.path.join(self.workdir, "profile")}', flush=True)
+        last = done == config.num_steps
+        if done % config.log_every == 0 or last:
+          flush_window(done)
+        if self.is_main and (done % config.sample_every == 0 or last or done == first_sample):
+          flush_window(done)
+          write_samples(done, state)
+        if self.evaluator is not None and (done % config.eval_every == 0 or last):
+          flush_window(done)
+          evaluate(done, state)
+        timed = checkpoint_seconds > 0 and time.time() - last_save >= checkpoint_seconds
+        if (done % config.checkpoint_every == 0 or last or stop_at is not None or timed
+            or stop.signum is not None):
+          flush_window(done)  # never save a state whose losses were not checked
+          ckpt.save(done, jax.device_get(self.to_host(state)), config)
+          last_good, last_save = done, time.time()
+        if stop.signum is not None:
+          name = signal.Signals(stop.signum).name
+          raise StoppedBySignal(f'{name}: stopped at step {done}; checkpoint saved in '
+                                f'{ckpt.directory}; rerun the same command to resume.',
+                                128 + stop.signum)
+        if stop_at is not None:
+          print(f'Stopped at step {done}: the discriminator has won (stop_when_d_wins=True); '
+                f'checkpoint saved in {ckpt.directory}.', flush=True)
+          break
+    finally:
+      stop.__exit__()
+      batches.close()
+      ckpt.close()
+      if writer is not None:
+        writer.close()
+    elapsed = time.time() - t_start
+    if self.is_main:
+      with open(os.path.join(self.workdir, 'last_metrics.json'), 'w') as f:
+        json.dump({'step': last_good if stop_at is not None else config.num_steps,
+                   'seconds': elapsed, **last_metrics}, f, indent=2)
+    return last_metrics
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  return Trainer(config, workdir).run()
+
+
+def final_state(config, workdir: str, step: Optional[int] = None
+                ) -> Optional[tuple[Any, int]]:
+  """The newest good checkpoint of a run (or the one at ``step``) as ``(state, step)`` on one
+  device (see :func:`mgan_jax.train.runs.restore`)."""
+  return runs.restore(config, workdir, step)
+
+
+available_steps = runs.available_steps

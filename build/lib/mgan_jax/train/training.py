@@ -1,0 +1,302 @@
+"""The train state and the one train step of every model (SPEC section 4).
+
+One step is: a discriminator update on real and generated images (D's output comes from the
+model's head, :mod:`mgan_jax.gans`: a logit for DCGAN, a memory read for MemoryGAN), the
+head's update (MemoryGAN: the memory write with this step's real (y=1) and fake (y=0)
+queries), then a generator update with fresh z and conditioning. :func:`make_train_step`
+returns it ``pmap``-ed over the local devices, or jitted for one device; both compute the
+same thing for the same global batch: batch-norm statistics, noise and slot samples are
+those of the global batch.
+"""
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from mgan_jax import gans
+from mgan_jax.gans import losses
+from mgan_jax import memory as mm
+from mgan_jax.nets import models
+from mgan_jax.train import sampling
+
+AXIS = 'batch'
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step reads and writes. ``memory`` is the head's non-gradient state (the
+  memory of MemoryGAN; None for heads without one): the name is kept so that checkpoints
+  of earlier versions restore."""
+
+  step: jax.Array
+  g_params: Any
+  g_stats: Any
+  g_opt: Any
+  d_params: Any
+  d_stats: Any
+  d_opt: Any
+  memory: Optional[mm.Memory]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """The static parts of a run, made once from the config: modules, optimisers, shapes."""
+
+  config: ml_collections.ConfigDict
+  head: Any                   # mgan_jax.gans.Head, bound to the step's device layout
+  memory_config: Optional[mm.MemoryConfig]
+  d_train: Any
+  g_train: Any
+  d_eval: Any
+  g_eval: Any
+  d_tx: optax.GradientTransformation
+  g_tx: optax.GradientTransformation
+  image_shape: tuple
+  z_dim: int
+  key_dim: int
+  memory_sharded: bool = False
+
+  @property
+  def uses_memory(self) -> bool:
+    return self.memory_config is not None
+
+  @property
+  def generator_input_dim(self) -> int:
+    return self.z_dim + self.head.cond_dim()
+
+
+def make_optimizer(optim, num_steps: int, learning_rate: float) -> optax.GradientTransformation:
+  if optim.lr_decay == 'linear':
+    lr = optax.linear_schedule(learning_rate, 0.0, max(num_steps, 1))
+  elif optim.lr_decay == 'none':
+    lr = learning_rate
+  else:
+    raise ValueError(f"optim.lr_decay must be 'none' or 'linear', got {optim.lr_decay!r}")
+  return optax.adam(lr, b1=optim.b1, b2=optim.b2)
+
+
+def check_run_config(config) -> None:
+  """Refuses, with a message that names the field, values no run can use: counts and
+  intervals below 1, negative sizes, learning rates that are not positive, Adam betas outside
+  [0, 1). (An infinite learning rate is let through: the non-finite-loss stop reports it.)"""
+  def need(ok, message):
+    if not ok:
+      raise ValueError(message)
+
+  at_least_one = ('num_steps', 'batch_size', 'log_every', 'sample_every', 'checkpoint_every',
+                  'keep_checkpoints', 'num_samples', 'slot_grid_rows', 'slot_grid_cols')
+  at_least_zero = ('eval_every', 'eval_num_samples', 'eval_reference_size', 'profile_steps',
+                   'profile_start_after', 'first_sample_step', 'health_windows',
+                   'checkpoint_minutes', 'num_devices')
+  for name in at_least_one:
+    value = config.get(name, 1)
+    need(value >= 1, f'{name} must be at least 1, got {value}')
+  for name in at_least_zero:
+    value = config.get(name, 0)
+    need(value >= 0, f'{name} must be 0 or more, got {value}')
+  lr = config.optim.learning_rate
+  need(lr > 0, f'optim.learning_rate must be > 0, got {lr}')
+  g_lr = config.optim.get('g_learning_rate', -1.0)
+  need(g_lr != 0 and g_lr == g_lr,
+       f'optim.g_learning_rate must be > 0 (or < 0: the same as learning_rate), got {g_lr}')
+  for name in ('b1', 'b2'):
+    value = config.optim[name]
+    need(0.0 <= value < 1.0, f'optim.{name} must be in [0, 1), got {value}')
+  need(config.mi_weight >= 0, f'mi_weight must be 0 or more, got {config.mi_weight}')
+  sampling.check_image_range(config.data.image_range)
+
+
+def make_setup(config, num_replicas: int) -> Setup:
+  """Validates the config's hyperparameters (before anything compiles) and builds the run.
+
+  ``num_replicas`` is the number of devices the global batch is split over (1: plain jit).
+  """
+  losses.check_loss(config.loss)
+  check_run_config(config)
+  batch = config.batch_size
+  if batch < 1 or batch % num_replicas:
+    raise ValueError(f'batch_size={batch} does not split over {num_replicas} devices; use a '
+                     f'multiple of {num_replicas}')
+  sharded = bool(config.get('memory_sharded', False))
+  if sharded and (num_replicas < 2 or jax.process_count() > 1):
+    raise ValueError('memory_sharded=True splits the memory over the devices of one host: '
+                     f'needs 2 or more local devices and one host (have {num_replicas} '
+                     f'replicas, {jax.process_count()} hosts)')
+  # The head validates its own hyperparameters (MemoryConfig: k <= N and the like).
+  head = gans.make_head(config, AXIS if num_replicas > 1 else None, sharded)
+  head.validate(config, num_replicas)
+  memory_config = getattr(head, 'config', None)
+  axis = AXIS if num_replicas > 1 else None
+  key_dim = config.model.key_dim
+  d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
+                                         bn_axis_name=axis)
+  d_eval, g_eval = models.build_models(config.model, key_dim=key_dim, train=False)
+  data = config.data
+  g_lr = config.optim.get('g_learning_rate', -1.0)
+  g_lr = config.optim.learning_rate if g_lr < 0 else g_lr
+  return Setup(
+      config=config, head=head, memory_config=memory_config, d_train=d_train, g_train=g_train,
+      d_eval=d_eval, g_eval=g_eval,
+      d_tx=make_optimizer(config.optim, config.num_steps, config.optim.learning_rate),
+      g_tx=make_optimizer(config.optim, config.num_steps, g_lr),
+      image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim,
+      memory_sharded=sharded)
+
+
+def init_state(setup: Setup, rng: jax.Array) -> TrainState:
+  """A fresh state (one copy, unreplicated)."""
+  k_d, k_g, k_m = jax.random.split(rng, 3)
+  x = jnp.zeros((2,) + setup.image_shape, jnp.float32)
+  z = jnp.zeros((2, setup.generator_input_dim), jnp.float32)
+  d_vars = setup.d_eval.init(k_d, x)
+  g_vars = setup.g_eval.init(k_g, z)
+  d_params, g_params = d_vars['params'], g_vars['params']
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params, g_stats=g_vars.get('batch_stats', {}),
+      g_opt=setup.g_tx.init(g_params),
+      d_params=d_params, d_stats=d_vars.get('batch_stats', {}),
+      d_opt=setup.d_tx.init(d_params),
+      memory=setup.head.init_state(k_m),
+  )
+
+
+def _apply(module, params, stats, x, mutable: bool):
+  variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+  if mutable and stats:
+    out, new = module.apply(variables, x, mutable=['batch_stats'])
+    return out, new['batch_stats']
+  return module.apply(variables, x), stats
+
+
+def _rows(a, b):
+  """The rows of ``a`` then ``b`` (None when the network has no such output)."""
+  return None if a is None else jnp.concatenate([a, b])
+
+
+def make_train_step(setup: Setup, num_replicas: int) -> Callable:
+  """``step(state, images, rng) -> (state, metrics)``, pmap-ed or jitted, state donated.
+
+  ``images``: uint8 [num_replicas, B / num_replicas, H, W, C] under pmap, [B, H, W, C]
+  under jit. ``rng``: the run's base key; the step derives its randomness with
+  ``fold_in(rng, state.step)``, so a resumed run needs no saved key.
+  """
+  config = setup.config
+  head = setup.head
+  axis = AXIS if num_replicas > 1 else None
+  batch = config.batch_size
+  local = batch // num_replicas
+  kind = config.loss
+
+  def mean(x):
+    return jax.lax.pmean(x, axis) if axis else x
+
+  def this_replica(x):
+    """The local slice of an array drawn for the whole global batch."""
+    if x is None or axis is None:
+      return x
+    start = jax.lax.axis_index(axis) * local
+    return jax.lax.dynamic_slice_in_dim(x, start, local, axis=0)
+
+  def generate(g_params, g_stats, head_state, rng):
+    g_in, cond = sampling.generator_inputs(setup, head_state, rng, batch)
+    g_in, cond = this_replica(g_in), this_replica(cond)
+    chex.assert_shape(g_in, (local, setup.generator_input_dim))
+    fake, g_stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
+    chex.assert_shape(fake, (local,) + setup.image_shape)
+    return fake, g_stats, cond
+
+  def step(state: TrainState, images: jax.Array, rng: jax.Array):
+    chex.assert_shape(images, (local,) + setup.image_shape)
+    rng = jax.random.fold_in(rng, state.step)
+    k_d, k_g, k_flip = jax.random.split(rng, 3)
+    x_real = sampling.preprocess(images, config.data.image_range)
+    if config.data.random_flip:
+      flip = this_replica(jax.random.bernoulli(k_flip, 0.5, (batch,)))
+      x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)
+
+    # --- Discriminator update: one head output over the real then the fake rows. ---
+    fake, g_stats, cond = generate(state.g_params, state.g_stats, state.memory, k_d)
+    fake = jax.lax.stop_gradient(fake)
+
+    def d_loss_fn(d_params):
+      (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
+      (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
+      out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
+      real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
+                                                                            out)
+      penalty = head.penalty(f_fake, cond)
+      loss = losses.discriminator_loss(real, fake_out, kind) + penalty
+      return loss, (stats, head_aux, real.prob, fake_out.prob, penalty)
+
+    (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
+    d_stats, head_aux, d_real, d_fake, d_penalty = aux
+    d_grads = mean(d_grads)
+    updates, d_opt = setup.d_tx.update(d_grads, state.d_opt, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+
+    # --- The head's update (MemoryGAN: the memory write with the D step's queries). ---
+    head_state, head_metrics = head.update(state.memory, head_aux, 2)
+
+    # --- Generator update, with fresh z and conditioning from the updated head. ---
+    def g_loss_fn(g_params):
+      fake, stats, cond = generate(g_params, g_stats, head_state, k_g)
+      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
+      out, aux = head.d_outputs(head_state, f_fake, l_fake)
+      penalty = head.penalty(f_fake, cond)
+      return losses.generator_loss(out, kind) + penalty, (stats, aux, out.prob, penalty)
+
+    (g_loss, aux), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
+    g_stats, g_head_aux, g_fake, g_penalty = aux
+    g_grads = mean(g_grads)
+    updates, g_opt = setup.g_tx.update(g_grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+
+    if config.memory_write_in_g_step:
+      # The reference code's extra write: the G step's fake queries, label 0.
+      head_state, _ = head.update(head_state, g_head_aux, 1)
+
+    metrics = {
+        'd_loss': mean(d_loss), 'g_loss': mean(g_loss),
+        'd_real': mean(jnp.mean(d_real)), 'd_fake': mean(jnp.mean(d_fake)),
+        'g_fake': mean(jnp.mean(g_fake)), 'penalty_d': mean(d_penalty),
+        'penalty_g': mean(g_penalty),
+        'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
+        **head_metrics, **head.output_metrics(g_head_aux),
+    }
+    new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
+                           g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,
+                           memory=head_state)
+    return new_state, metrics
+
+  if axis is None:
+    return jax.jit(step, donate_argnums=0)
+  return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
+
+
+def make_generate(setup: Setup, batch_stats_mode: str = 'batch') -> Callable:
+  """``generate(state, g_in) -> images`` (jitted, unreplicated state, float images).
+
+  ``batch_stats_mode='batch'`` normalises with the statistics of the batch being generated,
+  as the reference code samples (its generator runs in training mode); 'running' uses the
+  running averages. Neither changes the state.
+  """
+  if batch_stats_mode not in ('batch', 'running'):
+    raise ValueError(f"sample batch_stats_mode must be 'batch' or 'running', "
+                     f'got {batch_stats_mode!r}')
+  module = setup.g_train if batch_stats_mode == 'batch' else setup.g_eval
+  if batch_stats_mode == 'batch' and setup.g_train.bn_axis_name is not None:
+    module = module.clone(bn_axis_name=None)
+
+  @jax.jit
+  def generate(state: TrainState, g_in: jax.Array):
+    out, _ = _apply(module, state.g_params, state.g_stats, g_in, batch_stats_mode == 'batch')
+    return out
+
+  return generate
