@@ -13,7 +13,7 @@ import signal
 import tempfile
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -114,6 +114,45 @@ class _StopRequest:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
     return False
+
+
+@dataclasses.dataclass
+class PeriodicAction:
+  """Runs ``fn(step, state)`` every ``every`` steps, at the last step, at the steps in ``at``,
+  and whenever ``also()`` says so (in the manner of CLU's periodic actions)."""
+
+  every: int
+  fn: Callable[[int, Any], None]
+  at: tuple = ()
+  also: Optional[Callable[[], bool]] = None
+
+  def __call__(self, step: int, state, last: bool) -> None:
+    if step % self.every == 0 or last or step in self.at or (self.also and self.also()):
+      self.fn(step, state)
+
+
+class _Profiler:
+  """Traces ``num`` steps from step ``start`` with ``jax.profiler`` into ``WORKDIR/profile``,
+  with the compiled step's HLO beside the trace (to name its ops: benchmarks/profile_summary)."""
+
+  def __init__(self, workdir: str, start: int, num: int):
+    self.directory = os.path.join(workdir, 'profile')
+    self.start, self.stop = start, start + num
+    self.num = num
+
+  def before(self, step: int, step_fn, args) -> None:
+    if self.num and step == self.start:
+      os.makedirs(self.directory, exist_ok=True)
+      with open(os.path.join(self.directory, 'train_step.hlo.txt'), 'w') as f:
+        f.write(step_fn.lower(*args).compile().as_text())
+      jax.profiler.start_trace(self.directory)
+
+  def after(self, done: int, state) -> None:
+    if self.num and done == self.stop:
+      jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+      print(f'Profile of steps {self.start}-{self.stop - 1} written to {self.directory}',
+            flush=True)
 
 
 @dataclasses.dataclass
@@ -249,8 +288,7 @@ class Trainer:
     samples_dir = os.path.join(self.workdir, 'samples')
     os.makedirs(samples_dir, exist_ok=True)
 
-    profile_start = start + config.profile_start_after
-    profile_stop = profile_start + config.profile_steps
+    profiler = _Profiler(self.workdir, start + config.profile_start_after, config.profile_steps)
     window: list[tuple[int, Any]] = []
     watch = DiscriminatorWatch(windows=config.get('health_windows', 3))
     stop_at = None  # the step at which the watch stopped the run (stop_when_d_wins)
@@ -301,6 +339,7 @@ class Trainer:
         stop_at = step
 
     def write_samples(step, st):
+      flush_window(step)
       single = self.to_host(st)
       memory = single.memory
       cond = host_head.condition(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
@@ -331,6 +370,7 @@ class Trainer:
       writer.flush()
 
     def evaluate(step, st):
+      flush_window(step)
       result = self.evaluator(self.to_host(st), step)
       numbers = {k: float(v) for k, v in result.scores.items()
                  if isinstance(v, (int, float)) and np.isfinite(v)}
@@ -350,43 +390,36 @@ class Trainer:
     if jax.process_count() > 1:
       checkpoint_seconds = 0.0  # hosts could disagree on the clock: steps only
     last_save = time.time()
-    first_sample = config.get('first_sample_step', 0)
     stop = _StopRequest()
+
+    def save(step, st):
+      nonlocal last_good, last_save
+      flush_window(step)  # never save a state whose losses were not checked
+      ckpt.save(step, jax.device_get(self.to_host(st)), config)
+      last_good, last_save = step, time.time()
+
+    def save_now() -> bool:  # besides every checkpoint_every steps
+      timed = checkpoint_seconds > 0 and time.time() - last_save >= checkpoint_seconds
+      return timed or stop_at is not None or stop.signum is not None
+
+    actions = [PeriodicAction(config.log_every, lambda step, st: flush_window(step))]
+    if self.is_main:
+      actions.append(PeriodicAction(config.sample_every, write_samples,
+                                    at=(config.get('first_sample_step', 0),)))
+    if self.evaluator is not None:
+      actions.append(PeriodicAction(config.eval_every, evaluate))
+    actions.append(PeriodicAction(config.checkpoint_every, save, also=save_now))
     try:
       stop.__enter__()
       for step in range(start, config.num_steps):
         images = next(batches)
-        if config.profile_steps and step == profile_start:
-          profile_dir = os.path.join(self.workdir, 'profile')
-          os.makedirs(profile_dir, exist_ok=True)
-          # The compiled step's HLO, to name the ops of the trace (benchmarks/profile_summary).
-          hlo = step_fn.lower(state, images, step_rng).compile().as_text()
-          with open(os.path.join(profile_dir, 'train_step.hlo.txt'), 'w') as f:
-            f.write(hlo)
-          jax.profiler.start_trace(profile_dir)
+        profiler.before(step, step_fn, (state, images, step_rng))
         state, metrics = step_fn(state, images, step_rng)
         window.append((step, metrics))
         done = step + 1
-        if config.profile_steps and done == profile_stop:
-          jax.block_until_ready(state)
-          jax.profiler.stop_trace()
-          print(f'Profile of steps {profile_start}-{profile_stop - 1} written to '
-                f'{os.path.join(self.workdir, "profile")}', flush=True)
-        last = done == config.num_steps
-        if done % config.log_every == 0 or last:
-          flush_window(done)
-        if self.is_main and (done % config.sample_every == 0 or last or done == first_sample):
-          flush_window(done)
-          write_samples(done, state)
-        if self.evaluator is not None and (done % config.eval_every == 0 or last):
-          flush_window(done)
-          evaluate(done, state)
-        timed = checkpoint_seconds > 0 and time.time() - last_save >= checkpoint_seconds
-        if (done % config.checkpoint_every == 0 or last or stop_at is not None or timed
-            or stop.signum is not None):
-          flush_window(done)  # never save a state whose losses were not checked
-          ckpt.save(done, jax.device_get(self.to_host(state)), config)
-          last_good, last_save = done, time.time()
+        profiler.after(done, state)
+        for action in actions:
+          action(done, state, done == config.num_steps)
         if stop.signum is not None:
           name = signal.Signals(stop.signum).name
           raise StoppedBySignal(f'{name}: stopped at step {done}; checkpoint saved in '
