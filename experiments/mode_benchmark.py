@@ -51,7 +51,10 @@ def main(argv):
       config.eval_every = 0
       workdir = os.path.join(_ROOT.value, name, f'{model}_seed{seed}')
       if config.num_steps not in trainer.available_steps(workdir):
-        trainer.train_and_evaluate(config, workdir)
+        try:
+          trainer.train_and_evaluate(config, workdir)
+        except trainer.StoppedBySignal as e:  # rerunning the command resumes this run
+          raise SystemExit(f'{e} (mode benchmark: {model}, seed {seed})') from None
       state, step = trainer.final_state(config, workdir, config.num_steps)
       evaluator = evaluation.Evaluator(config, seed=seed, pictures=False)
       samples = evaluator.num_samples
