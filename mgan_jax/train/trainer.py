@@ -6,14 +6,12 @@ step the window is fetched at once, checked for non-finite losses step by step, 
 printed as one progress line and written to TensorBoard.
 """
 
-import dataclasses
 import json
 import os
 import signal
 import tempfile
-import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +23,8 @@ from mgan_jax import memory as mm
 from mgan_jax.data import toy
 from mgan_jax.evaluate import evaluation
 from mgan_jax.train import checkpoints, runs, sampling, summary, training
+from mgan_jax.train.loop import (DiscriminatorWatch, PeriodicAction, Profiler, Progress,
+                                 StoppedBySignal, StopRequest, progress_line)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -56,17 +56,6 @@ def unreplicate(tree):
   return jax.tree.map(lambda x: x[0], tree)
 
 
-@dataclasses.dataclass
-class _Progress:
-  """The start of the current rate window: its time and step."""
-
-  t_window: float = 0.0
-  steps_window: int = 0
-
-  def rate(self, now: float, step: int) -> float:
-    return (step - self.steps_window) / max(now - self.t_window, 1e-9)
-
-
 def check_workdir(workdir: str) -> None:
   """Makes ``workdir`` if needed and checks that files can be written in it."""
   try:
@@ -76,124 +65,6 @@ def check_workdir(workdir: str) -> None:
   except OSError as e:
     raise ConfigError(f'--workdir={workdir!r} is not a directory this user can write in '
                       f'({e.strerror or e}); choose another --workdir') from None
-
-
-class StoppedBySignal(Exception):
-  """SIGINT or SIGTERM stopped the run after a step; a checkpoint of that step was saved.
-  ``exit_code`` is the shell's for the signal (130 for SIGINT, 143 for SIGTERM)."""
-
-  def __init__(self, message: str, exit_code: int):
-    super().__init__(message)
-    self.exit_code = exit_code
-
-
-class _StopRequest:
-  """Turns SIGINT and SIGTERM (a preemptible TPU VM's notice) into a request that the loop
-  honours after the current step; a second signal stops at once. Installed only in the main
-  thread, and the previous handlers are put back on exit."""
-
-  def __init__(self):
-    self.signum = None
-    self._previous = {}
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      for sig in (signal.SIGINT, signal.SIGTERM):
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    if self.signum is not None:
-      raise KeyboardInterrupt
-    self.signum = signum
-    print(f'{signal.Signals(signum).name} received: stopping after this step (again to stop '
-          'at once).', flush=True)
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
-    return False
-
-
-@dataclasses.dataclass
-class PeriodicAction:
-  """Runs ``fn(step, state)`` every ``every`` steps, at the last step, at the steps in ``at``,
-  and whenever ``also()`` says so (in the manner of CLU's periodic actions)."""
-
-  every: int
-  fn: Callable[[int, Any], None]
-  at: tuple = ()
-  also: Optional[Callable[[], bool]] = None
-
-  def __call__(self, step: int, state, last: bool) -> None:
-    if step % self.every == 0 or last or step in self.at or (self.also and self.also()):
-      self.fn(step, state)
-
-
-class _Profiler:
-  """Traces ``num`` steps from step ``start`` with ``jax.profiler`` into ``WORKDIR/profile``,
-  with the compiled step's HLO beside the trace (to name its ops: benchmarks/profile_summary)."""
-
-  def __init__(self, workdir: str, start: int, num: int):
-    self.directory = os.path.join(workdir, 'profile')
-    self.start, self.stop = start, start + num
-    self.num = num
-
-  def before(self, step: int, step_fn, args) -> None:
-    if self.num and step == self.start:
-      os.makedirs(self.directory, exist_ok=True)
-      with open(os.path.join(self.directory, 'train_step.hlo.txt'), 'w') as f:
-        f.write(step_fn.lower(*args).compile().as_text())
-      jax.profiler.start_trace(self.directory)
-
-  def after(self, done: int, state) -> None:
-    if self.num and done == self.stop:
-      jax.block_until_ready(state)
-      jax.profiler.stop_trace()
-      print(f'Profile of steps {self.start}-{self.stop - 1} written to {self.directory}',
-            flush=True)
-
-
-@dataclasses.dataclass
-class DiscriminatorWatch:
-  """Says when the discriminator has won: ``D(real) > 1 - eps`` and ``D(fake) < eps`` (window
-  means) for ``windows`` log windows in a row. The generator then gets (almost) no gradient:
-  with the memory's output clipped at 1e-3, none at all."""
-
-  windows: int = 3
-  eps: float = 0.01
-  streak: int = 0
-
-  def update(self, metrics: dict) -> bool:
-    won = metrics['d_real'] > 1.0 - self.eps and metrics['d_fake'] < self.eps
-    self.streak = self.streak + 1 if won else 0
-    return self.windows > 0 and self.streak >= self.windows
-
-
-def _format_eta(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  return f'{h}h{rem // 60:02d}m' if h else f'{rem // 60}m{rem % 60:02d}s'
-
-
-def progress_line(step, num_steps, rate, metrics) -> str:
-  eta = _format_eta((num_steps - step) / max(rate, 1e-9))
-  parts = [f'step {step}/{num_steps}', f'{rate:.2f} steps/s', f'ETA {eta}',
-           f"d_loss {metrics['d_loss']:.4f}", f"g_loss {metrics['g_loss']:.4f}",
-           f"D(real) {metrics['d_real']:.3f}", f"D(fake) {metrics['d_fake']:.3f}"]
-  if 'memory/real_fraction' in metrics:
-    parts += [f"mem real {metrics['memory/real_fraction']:.3f}",
-              f"eff.slots {metrics['memory/effective_real_slots']:.1f}",
-              f"hit real/fake {metrics['memory/real_hit_rate']:.2f}/"
-              f"{metrics['memory/fake_hit_rate']:.2f}",
-              f"distinct keys {metrics['memory/distinct_real_keys']:.0f} "
-              f"(top20 {metrics['memory/distinct_top20']:.0f})",
-              f"prior gap {metrics['memory/prior_gap']:.2f} "
-              f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
-              f"split kappa {metrics['memory/split_threshold']:.1f}",
-              f"G reads without a real slot {metrics['memory/g_reads_without_real_slot']:.2f}"]
-  return ' | '.join(parts)
 
 
 class Trainer:
@@ -288,11 +159,11 @@ class Trainer:
     samples_dir = os.path.join(self.workdir, 'samples')
     os.makedirs(samples_dir, exist_ok=True)
 
-    profiler = _Profiler(self.workdir, start + config.profile_start_after, config.profile_steps)
+    profiler = Profiler(self.workdir, start + config.profile_start_after, config.profile_steps)
     window: list[tuple[int, Any]] = []
     watch = DiscriminatorWatch(windows=config.get('health_windows', 3))
     stop_at = None  # the step at which the watch stopped the run (stop_when_d_wins)
-    progress = _Progress(time.time(), start)
+    progress = Progress(time.time(), start)
     last_metrics: dict[str, float] = {}
     t_start = time.time()
     print(f'Training {config.model.kind} on {config.data.name}: steps {start}->'
@@ -332,7 +203,7 @@ class Trainer:
         print(line, flush=True)
         writer.scalars(step, {**stacked, 'steps_per_second': rate})
         writer.flush()
-      progress = _Progress(now, step)
+      progress = Progress(now, step)
       last_metrics = stacked
       window = []
       if won and config.get('stop_when_d_wins', False):
@@ -390,7 +261,7 @@ class Trainer:
     if jax.process_count() > 1:
       checkpoint_seconds = 0.0  # hosts could disagree on the clock: steps only
     last_save = time.time()
-    stop = _StopRequest()
+    stop = StopRequest()
 
     def save(step, st):
       nonlocal last_good, last_save
