@@ -66,6 +66,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.loss = 'jsd'                  # jsd | alternative | reverse_kl | updown
   config.mi_weight = 1e-2              # lambda of the mutual-information term
   config.memory_write_in_g_step = False  # the reference code's extra write in the G step
+  # --- Training techniques of Salimans et al. 2016 (mgan_jax.gans.improved); all off. ---
+  config.improved = ml_collections.ConfigDict()
+  config.improved.feature_matching = ''       # a D layer name (conv0, ..., features): G's loss
+  config.improved.minibatch_kernels = 0       # B: minibatch discrimination's kernels (0: off)
+  config.improved.minibatch_kernel_dim = 5    # C: the dimension of each kernel
+  config.improved.historical_averaging = 0.0  # weight of ||theta - mean past theta||^2
+  config.improved.label_smoothing = 1.0       # the real target alpha (one-sided; paper 0.9)
+  config.improved.virtual_batch_norm = 0      # R: G's reference batch size (0: batch norm)
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
   config.optim.g_learning_rate = -1.0  # < 0: the same as learning_rate (else TTUR)

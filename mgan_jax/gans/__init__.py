@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol
 import jax
 
 from mgan_jax.gans import losses
-from mgan_jax.gans import dcgan, memorygan
+from mgan_jax.gans import dcgan, improved, memorygan
 
 
 class Head(Protocol):
@@ -27,6 +27,9 @@ class Head(Protocol):
 
   def cond_dim(self) -> int:
     """Dimensions the head appends to z as the generator's input."""
+
+  def num_logits(self) -> int:
+    """The size of the discriminator's trainable output layer on the features (0: none)."""
 
   def init_state(self, rng: jax.Array) -> Any:
     """The head's non-gradient state (None when it has none)."""

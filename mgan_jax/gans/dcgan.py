@@ -27,6 +27,9 @@ class LogitHead:
   def cond_dim(self):
     return 0
 
+  def num_logits(self):
+    return 1
+
   def init_state(self, rng):
     del rng
     return None

@@ -43,6 +43,9 @@ class MemoryHead:
   def cond_dim(self):
     return self.config.key_dim
 
+  def num_logits(self):
+    return 0
+
   def init_state(self, rng):
     return mm.init(self.config, rng)
 

@@ -39,15 +39,101 @@ def layer_norm(ndim: int = 4) -> nn.LayerNorm:
   return nn.LayerNorm(reduction_axes=tuple(range(1, ndim)), feature_axes=-1, epsilon=1e-6)
 
 
+class VirtualBatchNorm(nn.Module):
+  """Virtual batch normalisation (Salimans et al. 2016, section 3.5), without a scale and
+  with a learned bias like :func:`batch_norm`.
+
+  The input's first ``reference_size`` rows are the reference batch, drawn once at the start
+  of the run; the others are the examples. The reference rows are normalised with their own
+  statistics; each example ``x_i`` with the reference statistics combined with itself, as
+  the authors' code does: with ``c = 1 / (R + 1)``,
+
+      mean_i   = c mean(x_i)   + (1 - c) mean(x_ref)
+      meansq_i = c mean(x_i^2) + (1 - c) mean(x_ref^2)
+      y_i      = (x_i - mean_i) / sqrt(meansq_i - mean_i^2 + eps) + bias
+
+  (means per channel, over the reference batch and the spatial positions). An example's
+  output depends on the reference batch and on itself only, not on the other examples: the
+  generator's samples do not depend on what they are generated with, in training as in
+  sampling, and a step split over devices needs no shared statistics.
+  """
+
+  reference_size: int
+  epsilon: float = 1e-3
+
+  @nn.compact
+  def __call__(self, x):
+    r = self.reference_size
+    if not 0 < r < x.shape[0]:
+      raise ValueError(f'VirtualBatchNorm: the input has {x.shape[0]} rows, needs the '
+                       f'{r} reference rows and at least one example')
+    axes = tuple(range(1, x.ndim - 1))                     # the spatial axes
+    per_row = jnp.mean(x, axis=axes, keepdims=True)
+    per_row_sq = jnp.mean(jnp.square(x), axis=axes, keepdims=True)
+    ref_mean = jnp.mean(per_row[:r], axis=0, keepdims=True)
+    ref_sq = jnp.mean(per_row_sq[:r], axis=0, keepdims=True)
+    c = 1.0 / (r + 1.0)
+    mean = jnp.concatenate([jnp.broadcast_to(ref_mean, per_row[:r].shape),
+                            c * per_row[r:] + (1.0 - c) * ref_mean])
+    meansq = jnp.concatenate([jnp.broadcast_to(ref_sq, per_row[:r].shape),
+                              c * per_row_sq[r:] + (1.0 - c) * ref_sq])
+    var = jnp.maximum(meansq - jnp.square(mean), 0.0)
+    bias = self.param('bias', nn.initializers.zeros, (x.shape[-1],))
+    return (x - mean) * jax.lax.rsqrt(var + self.epsilon) + bias
+
+
+def parse_norm(norm: str) -> tuple[str, int]:
+  """``'vbn:R'`` -> ('vbn', R); any other name -> (name, 0)."""
+  if norm.startswith('vbn:'):
+    return 'vbn', int(norm[4:])
+  return norm, 0
+
+
 def norm_and_activate(x, norm: str, act: str, train: bool, bn_axis_name: Optional[str]):
-  """slim's normalizer_fn then activation_fn; call inside a compact module."""
-  if norm == 'bn':
+  """slim's normalizer_fn then activation_fn; call inside a compact module.
+
+  ``norm``: 'bn' (batch norm), 'ln' (layer norm), 'vbn:R' (virtual batch norm whose
+  reference batch is the input's first R rows) or 'none'.
+  """
+  kind, reference_size = parse_norm(norm)
+  if kind == 'bn':
     x = batch_norm(train, bn_axis_name)(x)
-  elif norm == 'ln':
+  elif kind == 'ln':
     x = layer_norm(x.ndim)(x)
-  elif norm != 'none':
-    raise ValueError(f"norm must be 'bn', 'ln' or 'none', got {norm!r}")
+  elif kind == 'vbn':
+    x = VirtualBatchNorm(reference_size)(x)
+  elif kind != 'none':
+    raise ValueError(f"norm must be 'bn', 'ln', 'vbn:R' or 'none', got {norm!r}")
   return ACTIVATIONS[act](x)
+
+
+class MinibatchDiscrimination(nn.Module):
+  """Minibatch discrimination (Salimans et al. 2016, section 3.2).
+
+  ``M_i = f(x_i) T`` with ``T`` in R^{A x B x C} (A the input features, B ``num_kernels``,
+  C ``kernel_dim``), ``c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_1)`` and
+  ``o(x_i)_b = sum_j c_b(x_i, x_j)`` over the comparison batch, j = i included (the paper's
+  sum). Returns ``o`` [n, B]; the caller concatenates it to ``f``.
+
+  The comparison batch is the global batch: inside ``pmap`` (``axis_name`` set) every
+  replica compares its rows with the rows of all replicas (an all-gather), so a step split
+  over devices computes what one device computes on the same batch.
+  """
+
+  num_kernels: int
+  kernel_dim: int
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, f):
+    t = self.param('T', nn.initializers.normal(0.05),
+                   (f.shape[-1], self.num_kernels * self.kernel_dim))
+    m = jnp.dot(f, t).reshape(f.shape[0], self.num_kernels, self.kernel_dim)
+    others = m
+    if self.axis_name is not None:
+      others = jax.lax.all_gather(m, self.axis_name, axis=0, tiled=True)
+    l1 = jnp.sum(jnp.abs(m[:, None] - others[None]), axis=-1)    # [n, n_all, B]
+    return jnp.sum(jnp.exp(-l1), axis=1)
 
 
 # A 4x4 stride-2 'SAME' transposed convolution (lax.conv_transpose pads the stride-dilated
@@ -139,7 +225,7 @@ class ConvBlock(nn.Module):
   features: int
   kernel: int = 4
   stride: int = 1
-  norm: str = 'bn'          # 'bn', 'ln' or 'none'
+  norm: str = 'bn'          # 'bn', 'ln', 'vbn:R' or 'none'
   act: str = 'relu'
   transpose: bool = False   # True: a 4x4 stride-2 upsampling (ConvTranspose4x4)
   train: bool = True

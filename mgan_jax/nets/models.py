@@ -11,9 +11,11 @@ import functools
 from typing import Optional, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from mgan_jax.nets.layers import ConvBlock, DenseBlock, INIT, ResidualBlock, layer_norm, mean_pool
+from mgan_jax.nets.layers import (ConvBlock, DenseBlock, INIT, MinibatchDiscrimination,
+                                  ResidualBlock, layer_norm, mean_pool)
 
 
 class ConvEncoder(nn.Module):
@@ -44,6 +46,7 @@ class ConvEncoder(nn.Module):
       x = block(f, 4, 2, norm='none' if i == 0 else 'bn', act='lrelu')(x)
       if self.extra_1x1 and i > 0:
         x = block(f, 1, 1, act='lrelu')(x)
+      self.sow('intermediates', f'conv{i}', x)
     size = x.shape[1]
     x = block(self.key_dim, size, size, norm=self.final_norm, act='none')(x)
     return x.reshape(x.shape[0], -1)
@@ -65,13 +68,16 @@ class ConvGenerator(nn.Module):
   up_features: Sequence[int] = (128,)
   extra_1x1: bool = False
   out_act: str = 'sigmoid'
+  norm: str = 'bn'          # 'bn', or 'vbn:R' (virtual batch norm, reference = first R rows)
   train: bool = True
   bn_axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, z):
-    dense = functools.partial(DenseBlock, train=self.train, bn_axis_name=self.bn_axis_name)
-    block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
+    dense = functools.partial(DenseBlock, norm=self.norm, train=self.train,
+                              bn_axis_name=self.bn_axis_name)
+    block = functools.partial(ConvBlock, norm=self.norm, train=self.train,
+                              bn_axis_name=self.bn_axis_name)
     h = z
     for f in self.hidden:
       h = dense(f, act='lrelu')(h)
@@ -103,8 +109,11 @@ class ResNetEncoder(nn.Module):
     h = h + mean_pool(block(self.features, 1, 1, norm='none', act='none')(x))
     h = nn.elu(layer_norm()(h))
     h = res('down')(h)
+    self.sow('intermediates', 'block0', h)
     h = res(None)(h)
+    self.sow('intermediates', 'block1', h)
     h = res(None)(h)
+    self.sow('intermediates', 'block2', h)
     q = block(self.key_dim, 4, 2, norm='none', act='none')(h)
     return jnp.mean(q, axis=(1, 2))
 
@@ -141,8 +150,9 @@ class MLPEncoder(nn.Module):
   @nn.compact
   def __call__(self, x):
     h = x.reshape(x.shape[0], -1)
-    for f in self.hidden:
+    for i, f in enumerate(self.hidden):
       h = DenseBlock(f, norm='none', act='lrelu')(h)
+      self.sow('intermediates', f'hidden{i}', h)
     return nn.Dense(self.key_dim, kernel_init=INIT)(h)
 
 
@@ -175,21 +185,48 @@ GENERATORS = {
 
 
 class Discriminator(nn.Module):
-  """``mu`` plus, for the memory-free DCGAN baseline, a logit head.
+  """``mu`` plus the head's trainable output layer.
 
-  Returns ``(features, logit)``: ``features`` [B, key_dim] is mu(x) (the memory's query
-  before normalisation); ``logit`` [B] is the baseline's output, None for MemoryGAN.
+  Returns ``(features, logits)``: ``features`` [B, key_dim] is mu(x) (the memory's query
+  before normalisation); ``logits`` is the head's output layer on the features: [B] when
+  ``num_logits`` is 1 (DCGAN), [B, num_logits] when more (a classifier head), None when 0
+  (MemoryGAN reads its output from the memory).
+
+  Each encoder layer's output is sown into the ``intermediates`` collection under its name
+  (``conv0``, ``conv1``, ... for the conv encoder), and ``features`` under its own: the
+  layers feature matching can use (:func:`layer_names`).
+
+  ``minibatch_kernels`` > 0 adds minibatch discrimination
+  (:class:`~mgan_jax.nets.layers.MinibatchDiscrimination`) on the features: with a logit
+  layer, the logits read ``[features, o(x)]`` (the paper); without one (MemoryGAN's query),
+  ``features + W o(x)`` with ``W`` [B, key_dim] initialised at zero, so the query starts as
+  mu(x) and keeps its dimension.
   """
 
   encoder: nn.Module
-  logit_head: bool = False
+  num_logits: int = 0
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
+  axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x):
     features = self.encoder(x)
-    if not self.logit_head:
+    head_input = features
+    if self.minibatch_kernels > 0:
+      o = MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim,
+                                  axis_name=self.axis_name)(features)
+      if self.num_logits:
+        head_input = jnp.concatenate([features, o], axis=-1)
+      else:
+        features = features + nn.Dense(features.shape[-1], use_bias=False,
+                                       kernel_init=nn.initializers.zeros,
+                                       name='minibatch_to_query')(o)
+    self.sow('intermediates', 'features', features)
+    if not self.num_logits:
       return features, None
-    return features, nn.Dense(1, kernel_init=INIT)(features)[:, 0]
+    logits = nn.Dense(self.num_logits, kernel_init=INIT)(head_input)
+    return features, logits[:, 0] if self.num_logits == 1 else logits
 
 
 def _lookup(registry, name, kind):
@@ -199,20 +236,49 @@ def _lookup(registry, name, kind):
 
 
 def build_models(model_config, *, key_dim: int, train: bool,
-                 bn_axis_name: Optional[str] = None):
+                 bn_axis_name: Optional[str] = None, num_logits: Optional[int] = None,
+                 minibatch_kernels: int = 0, minibatch_kernel_dim: int = 5,
+                 generator_norm: Optional[str] = None):
   """``(discriminator, generator)`` modules for a config's ``model`` section.
 
   ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/
-  ``generator_kwargs`` dicts and ``kind`` ('memory' or 'dcgan').
+  ``generator_kwargs`` dicts and ``kind``. ``num_logits`` is the head's output layer size
+  (None: 1 for ``kind='dcgan'``, else 0); a head with logits gets an encoder without batch
+  norm on its last layer. ``generator_norm`` replaces the generator's ``norm`` (virtual
+  batch norm); a generator without that field refuses it.
   """
   encoder_cls = _lookup(ENCODERS, model_config.encoder, 'encoder')
   generator_cls = _lookup(GENERATORS, model_config.generator, 'generator')
   common = dict(train=train, bn_axis_name=bn_axis_name)
-  if model_config.kind not in ('memory', 'dcgan'):
-    raise ValueError(f"model.kind must be 'memory' or 'dcgan', got {model_config.kind!r}")
+  if num_logits is None:
+    num_logits = 1 if model_config.kind == 'dcgan' else 0
   encoder_kwargs = dict(model_config.encoder_kwargs)
-  if model_config.kind == 'dcgan' and 'final_norm' in encoder_cls.__dataclass_fields__:
+  if num_logits and 'final_norm' in encoder_cls.__dataclass_fields__:
     encoder_kwargs.setdefault('final_norm', 'none')  # no batch norm before the logit head
   encoder = encoder_cls(key_dim=key_dim, **encoder_kwargs, **common)
-  generator = generator_cls(**dict(model_config.generator_kwargs), **common)
-  return Discriminator(encoder, logit_head=model_config.kind == 'dcgan'), generator
+  generator_kwargs = dict(model_config.generator_kwargs)
+  if generator_norm is not None:
+    if 'norm' not in generator_cls.__dataclass_fields__:
+      raise ValueError(f'generator {model_config.generator!r} has no batch norm to replace '
+                       f'with virtual batch norm; use the conv generator')
+    generator_kwargs['norm'] = generator_norm
+  generator = generator_cls(**generator_kwargs, **common)
+  return Discriminator(encoder, num_logits=num_logits, minibatch_kernels=minibatch_kernels,
+                       minibatch_kernel_dim=minibatch_kernel_dim,
+                       axis_name=bn_axis_name), generator
+
+
+def layer_names(discriminator: nn.Module, image_shape) -> list[str]:
+  """The names of the discriminator's sown layer outputs, in order (no computation)."""
+  x = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
+  init = functools.partial(discriminator.clone(axis_name=None).init, mutable=True)
+  variables = jax.eval_shape(init, jax.random.PRNGKey(0), x)
+  inter = variables.get('intermediates', {})
+  names = list(inter.get('encoder', {}))
+  return names + [k for k in inter if k != 'encoder']
+
+
+def sown_layer(intermediates, name: str) -> jax.Array:
+  """A layer's output from the ``intermediates`` collection of one apply."""
+  tree = intermediates['encoder'] if name in intermediates.get('encoder', {}) else intermediates
+  return tree[name][0]

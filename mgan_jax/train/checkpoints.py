@@ -16,12 +16,15 @@ from typing import Any, Optional
 
 import orbax.checkpoint as ocp
 
+from mgan_jax.gans import improved
+
 # Config sections whose change makes a checkpoint unusable (different parameters or memory).
 # What reading a damaged checkpoint raises (orbax, TensorStore, JSON, msgpack): such a
 # checkpoint is moved aside. Anything else (a bug, MemoryError, ...) propagates and moves
 # nothing.
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
-STRUCTURAL = ('model', 'memory', 'data.shape')
+STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
+              'improved.minibatch_kernel_dim', 'improved.virtual_batch_norm')
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -48,6 +51,12 @@ def config_differences(saved: dict, current: dict) -> list[tuple[str, Any, Any]]
   a, b = _flatten(saved), _flatten(current)
   return [(k, a.get(k, '<absent>'), b.get(k, '<absent>')) for k in sorted(set(a) | set(b))
           if a.get(k, '<absent>') != b.get(k, '<absent>')]
+
+
+def _with_defaults(config: dict) -> dict:
+  """A saved config with the sections added since: runs saved before ``config.improved``
+  existed trained with every technique off."""
+  return {**config, 'improved': {**improved.defaults(), **config.get('improved', {})}}
 
 
 def config_as_dict(config) -> dict:
@@ -123,7 +132,8 @@ class Checkpointer:
       except UNREADABLE as e:  # an unreadable checkpoint: keep it aside, try an older one
         self._move_aside(step, e)
         continue
-      diffs = config_differences(meta.get('config', {}), current)
+      diffs = config_differences(_with_defaults(meta.get('config', {})),
+                                 _with_defaults(current))
       structural = [d for d in diffs if is_structural(d[0])]
       if structural:
         lines = '\n'.join(f'  {k}: {a!r} in the checkpoint, {b!r} now'
@@ -133,8 +143,7 @@ class Checkpointer:
             f'model, memory or image shape:\n{lines}\nUse a new --workdir, or the config '
             f'the checkpoint was made with. Nothing was changed on disk.')
       try:
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(target_state)))['state']
+        restored = self._restore_state(step, target_state)
       except (ValueError, KeyError, TypeError) as e:
         if 'shape' in str(e).lower() or 'structure' in str(e).lower():
           raise CheckpointMismatchError(
@@ -148,6 +157,20 @@ class Checkpointer:
         continue
       return restored, step, diffs
     return None
+
+  def _restore_state(self, step: int, target_state):
+    def restore(target):
+      return self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target)))['state']
+    try:
+      return restore(target_state)
+    except ValueError as e:
+      # A state saved before TrainState had its ``extras`` field (no technique keeps state
+      # in such a run): restore the older structure.
+      older = getattr(target_state, 'without_extras', None)
+      if older is None or target_state.extras is not None or 'structure' not in str(e):
+        raise
+      return restore(older()).with_extras(None)
 
   def close(self) -> None:
     self.manager.wait_until_finished()

@@ -10,6 +10,7 @@ those of the global batch.
 """
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional
 
 import chex
@@ -20,7 +21,7 @@ import ml_collections
 import optax
 
 from mgan_jax import gans
-from mgan_jax.gans import losses
+from mgan_jax.gans import improved, losses
 from mgan_jax import memory as mm
 from mgan_jax.nets import models
 from mgan_jax.train import sampling
@@ -42,6 +43,33 @@ class TrainState:
   d_stats: Any
   d_opt: Any
   memory: Optional[mm.Memory]
+  # What the Improved-GAN techniques keep (mgan_jax.gans.improved), None when they keep
+  # nothing: 'g_average'/'d_average' (historical averaging), 'vbn_reference' (the generator
+  # inputs of virtual batch norm's reference batch).
+  extras: Optional[dict] = None
+
+  def without_extras(self) -> 'StateBeforeExtras':
+    """This state in the structure of checkpoints saved before ``extras`` existed."""
+    return StateBeforeExtras(**{f.name: getattr(self, f.name)
+                                for f in dataclasses.fields(StateBeforeExtras)})
+
+
+@flax.struct.dataclass
+class StateBeforeExtras:
+  """:class:`TrainState` as checkpoints saved before its ``extras`` field hold it."""
+
+  step: jax.Array
+  g_params: Any
+  g_stats: Any
+  g_opt: Any
+  d_params: Any
+  d_stats: Any
+  d_opt: Any
+  memory: Optional[mm.Memory]
+
+  def with_extras(self, extras) -> TrainState:
+    return TrainState(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                      extras=extras)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +89,7 @@ class Setup:
   z_dim: int
   key_dim: int
   memory_sharded: bool = False
+  improved: Optional[dict] = None   # config.improved with its defaults (gans.improved)
 
   @property
   def uses_memory(self) -> bool:
@@ -131,13 +160,20 @@ def make_setup(config, num_replicas: int) -> Setup:
   # The head validates its own hyperparameters (MemoryConfig: k <= N and the like).
   head = gans.make_head(config, AXIS if num_replicas > 1 else None, sharded)
   head.validate(config, num_replicas)
+  opts = improved.check(config)
+  reference = opts['virtual_batch_norm']
   memory_config = getattr(head, 'config', None)
   axis = AXIS if num_replicas > 1 else None
   key_dim = config.model.key_dim
-  d_train, g_train = models.build_models(config.model, key_dim=key_dim, train=True,
-                                         bn_axis_name=axis)
-  d_eval, g_eval = models.build_models(config.model, key_dim=key_dim, train=False)
+  build = functools.partial(
+      models.build_models, config.model, key_dim=key_dim, num_logits=head.num_logits(),
+      minibatch_kernels=opts['minibatch_kernels'],
+      minibatch_kernel_dim=opts['minibatch_kernel_dim'],
+      generator_norm=f'vbn:{reference}' if reference else None)
+  d_train, g_train = build(train=True, bn_axis_name=axis)
+  d_eval, g_eval = build(train=False)
   data = config.data
+  improved.check(config, models.layer_names(d_eval, data.shape))
   g_lr = config.optim.get('g_learning_rate', -1.0)
   g_lr = config.optim.learning_rate if g_lr < 0 else g_lr
   return Setup(
@@ -146,25 +182,51 @@ def make_setup(config, num_replicas: int) -> Setup:
       d_tx=make_optimizer(config.optim, config.num_steps, config.optim.learning_rate),
       g_tx=make_optimizer(config.optim, config.num_steps, g_lr),
       image_shape=tuple(data.shape), z_dim=config.model.z_dim, key_dim=key_dim,
-      memory_sharded=sharded)
+      memory_sharded=sharded, improved=opts)
 
 
 def init_state(setup: Setup, rng: jax.Array) -> TrainState:
   """A fresh state (one copy, unreplicated)."""
-  k_d, k_g, k_m = jax.random.split(rng, 3)
+  k_d, k_g, k_m, k_ref = jax.random.split(rng, 4)
   x = jnp.zeros((2,) + setup.image_shape, jnp.float32)
+  memory = setup.head.init_state(k_m)
+  extras = {}
+  reference = setup.improved['virtual_batch_norm'] if setup.improved else 0
+  if reference:
+    # Virtual batch norm's reference batch: generator inputs drawn once, with the head's
+    # conditioning from its initial state.
+    extras['vbn_reference'] = sampling.generator_inputs(setup, memory, k_ref, reference)[0]
   z = jnp.zeros((2, setup.generator_input_dim), jnp.float32)
   d_vars = setup.d_eval.init(k_d, x)
-  g_vars = setup.g_eval.init(k_g, z)
+  g_vars = setup.g_eval.init(k_g, _with_reference(z, extras))
   d_params, g_params = d_vars['params'], g_vars['params']
+  if setup.improved and setup.improved['historical_averaging'] > 0:
+    # Copies: the step donates the state, and one buffer cannot be donated twice.
+    extras['g_average'], extras['d_average'] = jax.tree.map(jnp.copy, (g_params, d_params))
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_params, g_stats=g_vars.get('batch_stats', {}),
       g_opt=setup.g_tx.init(g_params),
       d_params=d_params, d_stats=d_vars.get('batch_stats', {}),
       d_opt=setup.d_tx.init(d_params),
-      memory=setup.head.init_state(k_m),
+      memory=memory, extras=extras or None,
   )
+
+
+def _with_reference(g_in, extras):
+  """The generator's input with virtual batch norm's reference rows first (if any)."""
+  if not extras or 'vbn_reference' not in extras:
+    return g_in
+  return jnp.concatenate([extras['vbn_reference'].astype(g_in.dtype), g_in])
+
+
+def apply_generator(module, params, stats, g_in, extras, mutable: bool):
+  """``G(g_in)`` and the new batch statistics; with virtual batch norm, the reference rows
+  go through the network first and are dropped from the output."""
+  out, stats = _apply(module, params, stats, _with_reference(g_in, extras), mutable)
+  if extras and 'vbn_reference' in extras:
+    out = out[extras['vbn_reference'].shape[0]:]
+  return out, stats
 
 
 def _apply(module, params, stats, x, mutable: bool):
@@ -173,6 +235,13 @@ def _apply(module, params, stats, x, mutable: bool):
     out, new = module.apply(variables, x, mutable=['batch_stats'])
     return out, new['batch_stats']
   return module.apply(variables, x), stats
+
+
+def _apply_with_layer(module, params, stats, x, layer: str):
+  """``(module(x), new batch statistics, the output of layer ``layer``)``."""
+  variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+  out, new = module.apply(variables, x, mutable=['batch_stats', 'intermediates'])
+  return out, new.get('batch_stats', stats), models.sown_layer(new['intermediates'], layer)
 
 
 def _rows(a, b):
@@ -193,6 +262,10 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   batch = config.batch_size
   local = batch // num_replicas
   kind = config.loss
+  opts = setup.improved or improved.defaults()
+  fm_layer = opts['feature_matching']
+  hist_weight = opts['historical_averaging']
+  real_target = opts['label_smoothing']
 
   def mean(x):
     return jax.lax.pmean(x, axis) if axis else x
@@ -204,11 +277,11 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     start = jax.lax.axis_index(axis) * local
     return jax.lax.dynamic_slice_in_dim(x, start, local, axis=0)
 
-  def generate(g_params, g_stats, head_state, rng):
+  def generate(g_params, g_stats, head_state, extras, rng):
     g_in, cond = sampling.generator_inputs(setup, head_state, rng, batch)
     g_in, cond = this_replica(g_in), this_replica(cond)
     chex.assert_shape(g_in, (local, setup.generator_input_dim))
-    fake, g_stats = _apply(setup.g_train, g_params, g_stats, g_in, True)
+    fake, g_stats = apply_generator(setup.g_train, g_params, g_stats, g_in, extras, True)
     chex.assert_shape(fake, (local,) + setup.image_shape)
     return fake, g_stats, cond
 
@@ -222,8 +295,14 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       x_real = jnp.where(flip[:, None, None, None], x_real[:, :, ::-1], x_real)
 
     # --- Discriminator update: one head output over the real then the fake rows. ---
-    fake, g_stats, cond = generate(state.g_params, state.g_stats, state.memory, k_d)
+    extras = state.extras
+    fake, g_stats, cond = generate(state.g_params, state.g_stats, state.memory, extras, k_d)
     fake = jax.lax.stop_gradient(fake)
+
+    def history(params, name):
+      if hist_weight <= 0:
+        return jnp.zeros((), jnp.float32)
+      return hist_weight * improved.historical_penalty(params, extras[name])
 
     def d_loss_fn(d_params):
       (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
@@ -231,8 +310,8 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
-      penalty = head.penalty(f_fake, cond)
-      loss = losses.discriminator_loss(real, fake_out, kind) + penalty
+      penalty = head.penalty(f_fake, cond) + history(d_params, 'd_average')
+      loss = improved.smoothed_d_loss(real, fake_out, kind, real_target) + penalty
       return loss, (stats, head_aux, real.prob, fake_out.prob, penalty)
 
     (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
@@ -245,12 +324,23 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     head_state, head_metrics = head.update(state.memory, head_aux, 2)
 
     # --- Generator update, with fresh z and conditioning from the updated head. ---
+    if fm_layer:  # the real images' layer output, with the updated discriminator
+      _, _, layer_real = _apply_with_layer(setup.d_train, d_params, d_stats, x_real, fm_layer)
+
     def g_loss_fn(g_params):
-      fake, stats, cond = generate(g_params, g_stats, head_state, k_g)
-      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
+      fake, stats, cond = generate(g_params, g_stats, head_state, extras, k_g)
+      if fm_layer:
+        (f_fake, l_fake), _, layer_fake = _apply_with_layer(setup.d_train, d_params, d_stats,
+                                                            fake, fm_layer)
+      else:
+        (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
       out, aux = head.d_outputs(head_state, f_fake, l_fake)
-      penalty = head.penalty(f_fake, cond)
-      return losses.generator_loss(out, kind) + penalty, (stats, aux, out.prob, penalty)
+      penalty = head.penalty(f_fake, cond) + history(g_params, 'g_average')
+      if fm_layer:
+        adversarial = improved.feature_matching_loss(layer_real, layer_fake, axis)
+      else:
+        adversarial = losses.generator_loss(out, kind)
+      return adversarial + penalty, (stats, aux, out.prob, penalty)
 
     (g_loss, aux), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
     g_stats, g_head_aux, g_fake, g_penalty = aux
@@ -270,9 +360,13 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
         **head_metrics, **head.output_metrics(g_head_aux),
     }
+    if hist_weight > 0:
+      extras = dict(extras,
+                    g_average=improved.update_average(extras['g_average'], g_params, state.step),
+                    d_average=improved.update_average(extras['d_average'], d_params, state.step))
     new_state = TrainState(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                            g_opt=g_opt, d_params=d_params, d_stats=d_stats, d_opt=d_opt,
-                           memory=head_state)
+                           memory=head_state, extras=extras)
     return new_state, metrics
 
   if axis is None:
@@ -296,7 +390,8 @@ def make_generate(setup: Setup, batch_stats_mode: str = 'batch') -> Callable:
 
   @jax.jit
   def generate(state: TrainState, g_in: jax.Array):
-    out, _ = _apply(module, state.g_params, state.g_stats, g_in, batch_stats_mode == 'batch')
+    out, _ = apply_generator(module, state.g_params, state.g_stats, g_in, state.extras,
+                             batch_stats_mode == 'batch')
     return out
 
   return generate
