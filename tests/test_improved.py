@@ -264,3 +264,11 @@ def test_virtual_batch_norm_needs_a_generator_with_batch_norm():
   config.model.generator_kwargs = {'out_dim': 784}
   with pytest.raises(ValueError, match='no batch norm to replace'):
     training.make_setup(config, 1)
+
+
+def test_the_base_config_documents_the_defaults_of_the_new_sections():
+  from experiments.configs import base
+  from mgan_jax.gans import semisup
+  config = base.base_config()
+  assert dict(config.improved) == improved.defaults()
+  assert dict(config.semisup) == semisup.defaults()

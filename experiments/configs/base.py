@@ -29,7 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   # --- Networks (mgan_jax.nets.models registries). ---
   config.model = ml_collections.ConfigDict()
-  config.model.kind = 'memory'         # memory (MemoryGAN) | dcgan (same nets, logit head)
+  # memory (MemoryGAN) | dcgan (same nets, logit head) | semisup (K+1 classes; mgan_jax.gans)
+  config.model.kind = 'memory'
   config.model.z_dim = 2               # z ~ U(-1, 1)^z_dim; G's input is [z, K_c]
   config.model.key_dim = 256           # M: the query/key dimension (= memory.key_dim)
   config.model.encoder = 'conv'        # mu: conv | resnet | mlp
@@ -74,6 +75,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.improved.historical_averaging = 0.0  # weight of ||theta - mean past theta||^2
   config.improved.label_smoothing = 1.0       # the real target alpha (one-sided; paper 0.9)
   config.improved.virtual_batch_norm = 0      # R: G's reference batch size (0: batch norm)
+  # --- The semi-supervised K+1 discriminator (model.kind=semisup; mgan_jax.gans.semisup). ---
+  config.semisup = ml_collections.ConfigDict()
+  config.semisup.num_classes = 10             # K: D's class logits (the fake class is K+1)
+  config.semisup.labels_per_class = 10        # labelled training examples per class
+  config.semisup.label_seed = 0               # which ones: default_rng(label_seed)
+  config.semisup.labelled_batch = 64          # labelled examples in each D step
+  config.semisup.unsupervised_weight = 1.0    # 0: the supervised-only baseline
+  config.semisup.supervised_weight = 1.0
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
   config.optim.g_learning_rate = -1.0  # < 0: the same as learning_rate (else TTUR)

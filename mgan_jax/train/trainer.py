@@ -88,8 +88,18 @@ class Trainer:
     except ValueError as e:
       raise ConfigError(f'{e}') from None
     check_workdir(workdir)
+    self.labelled = None  # (images, labels) of the labelled examples (semi-supervised)
     try:
-      self.images = data_lib.load_images(config.data, 'train')
+      if self.setup.head.needs_labels():
+        # Every training image is unlabelled data; labels_per_class of each class, drawn
+        # with a fixed seed, are the labelled examples.
+        self.images, labels = data_lib.load_labelled(config.data, 'train')
+        semi = config.semisup
+        chosen = data_lib.labelled_subset(labels, semi.labels_per_class, semi.num_classes,
+                                          semi.label_seed)
+        self.labelled = (self.images[chosen], labels[chosen])
+      else:
+        self.images = data_lib.load_images(config.data, 'train')
     except ValueError as e:  # DatasetNotFoundError (a RuntimeError) passes through
       raise ConfigError(f'{e}') from None
     self.evaluator = None
@@ -153,6 +163,13 @@ class Trainer:
         num_devices=self.num_local if self.pmapped else None,
         process_index=jax.process_index(), process_count=jax.process_count(),
         start_step=start)
+    labelled = None
+    if self.labelled is not None:
+      labelled = data_lib.Batches(
+          self.labelled[0], config.semisup.labelled_batch, config.seed + 1,
+          num_devices=self.num_local if self.pmapped else None,
+          process_index=jax.process_index(), process_count=jax.process_count(),
+          start_step=start, labels=self.labelled[1])
     writer = summary.SummaryWriter(self.workdir) if self.is_main else None
     if writer is not None:
       writer.start(start)
@@ -250,7 +267,7 @@ class Trainer:
       with open(os.path.join(self.workdir, 'eval_log.jsonl'), 'a') as f:
         f.write(json.dumps({'step': step, 'scores': result.scores,
                             'protocol': result.protocol}) + '\n')
-      shown = ('fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
+      shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
                'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
                'slot_purity_distinct_classes',
                'memory/distinct_top20')
@@ -283,9 +300,12 @@ class Trainer:
     try:
       stop.__enter__()
       for step in range(start, config.num_steps):
-        images = next(batches)
-        profiler.before(step, step_fn, (state, images, step_rng))
-        state, metrics = step_fn(state, images, step_rng)
+        args = (state, next(batches), step_rng)
+        if labelled is not None:
+          args += (next(labelled),)
+        profiler.before(step, step_fn, args)
+        state, metrics = step_fn(*args)
+        del args  # the state was donated
         window.append((step, metrics))
         done = step + 1
         profiler.after(done, state)
@@ -303,6 +323,8 @@ class Trainer:
     finally:
       stop.__exit__()
       batches.close()
+      if labelled is not None:
+        labelled.close()
       ckpt.close()
       if writer is not None:
         writer.close()

@@ -252,6 +252,9 @@ def _rows(a, b):
 def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   """``step(state, images, rng) -> (state, metrics)``, pmap-ed or jitted, state donated.
 
+  A head that needs labels (the semi-supervised K+1 discriminator) takes a fourth argument,
+  ``(labelled images uint8, int labels)``, split over the devices like ``images``.
+
   ``images``: uint8 [num_replicas, B / num_replicas, H, W, C] under pmap, [B, H, W, C]
   under jit. ``rng``: the run's base key; the step derives its randomness with
   ``fold_in(rng, state.step)``, so a resumed run needs no saved key.
@@ -285,8 +288,17 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     chex.assert_shape(fake, (local,) + setup.image_shape)
     return fake, g_stats, cond
 
-  def step(state: TrainState, images: jax.Array, rng: jax.Array):
+  labelled_local = (config.semisup.labelled_batch // num_replicas
+                    if head.needs_labels() else 0)
+  unsupervised_weight = getattr(head, 'unsupervised_weight', 1.0)
+
+  def step(state: TrainState, images: jax.Array, rng: jax.Array, labelled=None):
     chex.assert_shape(images, (local,) + setup.image_shape)
+    if head.needs_labels():
+      x_lab, y_lab = labelled
+      chex.assert_shape(x_lab, (labelled_local,) + setup.image_shape)
+      chex.assert_shape(y_lab, (labelled_local,))
+      x_lab = sampling.preprocess(x_lab, config.data.image_range)
     rng = jax.random.fold_in(rng, state.step)
     k_d, k_g, k_flip = jax.random.split(rng, 3)
     x_real = sampling.preprocess(images, config.data.image_range)
@@ -311,11 +323,18 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
       penalty = head.penalty(f_fake, cond) + history(d_params, 'd_average')
-      loss = improved.smoothed_d_loss(real, fake_out, kind, real_target) + penalty
-      return loss, (stats, head_aux, real.prob, fake_out.prob, penalty)
+      loss = improved.smoothed_d_loss(real, fake_out, kind, real_target)
+      loss = unsupervised_weight * loss + penalty
+      label_metrics = {}
+      if head.needs_labels():  # the supervised part, on the labelled batch
+        (_, l_lab), stats = _apply(setup.d_train, d_params, stats, x_lab, True)
+        supervised, label_metrics = head.labelled_loss(l_lab, y_lab)
+        loss = loss + supervised
+        label_metrics['semisup/supervised_loss'] = supervised
+      return loss, (stats, head_aux, real.prob, fake_out.prob, penalty, label_metrics)
 
     (d_loss, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
-    d_stats, head_aux, d_real, d_fake, d_penalty = aux
+    d_stats, head_aux, d_real, d_fake, d_penalty, label_metrics = aux
     d_grads = mean(d_grads)
     updates, d_opt = setup.d_tx.update(d_grads, state.d_opt, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
@@ -359,6 +378,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'penalty_g': mean(g_penalty),
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
         **head_metrics, **head.output_metrics(g_head_aux),
+        **{k: mean(v) for k, v in label_metrics.items()},
     }
     if hist_weight > 0:
       extras = dict(extras,
@@ -371,6 +391,8 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
 
   if axis is None:
     return jax.jit(step, donate_argnums=0)
+  if head.needs_labels():  # step(state, images, rng, (labelled images, labels))
+    return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None, 0), donate_argnums=0)
   return jax.pmap(step, axis_name=AXIS, in_axes=(0, 0, None), donate_argnums=0)
 
 

@@ -1,0 +1,28 @@
+"""The semi-supervised K+1 GAN (Salimans et al. 2016) on Fashion-MNIST with 100 labels.
+
+    python -m experiments.train --config=fashion_semisup --workdir=runs/fashion_semisup
+
+The fashion networks (the DCGAN baseline's discriminator, with 10 class logits instead of
+one), z of 100 dimensions as the paper's generator, feature matching on the layer before
+the logits for the generator (the paper's setting for semi-supervised learning). The
+labelled examples are 10 per class of the training split, drawn with default_rng(0)
+(``--config.semisup.labels_per_class`` and ``--config.semisup.label_seed`` change them); every
+training image is also unlabelled data. Evaluation: the discriminator's test-set error
+(``eval/test_error``), beside the fashion sample scores. The supervised-only baseline is
+``fashion_supervised``. Results: WORKSPACE.md, "Semi-supervised".
+"""
+
+from experiments.configs import fashion_dcgan
+
+
+def get_config():
+  config = fashion_dcgan.get_config()
+  config.model.kind = 'semisup'
+  config.model.z_dim = 100
+  config.loss = 'jsd'                       # D: eq. (6); G: feature matching below
+  config.improved.feature_matching = 'features'
+  config.semisup.labels_per_class = 10
+  config.num_steps = 4000
+  config.eval_every = 500
+  config.eval_num_samples = 2000
+  return config
