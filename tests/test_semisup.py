@@ -11,6 +11,7 @@ import pytest
 
 from experiments.configs import fashion_semisup
 from mgan_jax import data as data_lib
+from mgan_jax.evaluate import evaluation
 from mgan_jax.gans import improved, losses, semisup
 from mgan_jax.train import checkpoints, trainer, training
 from tests import numpy_improved as ref
@@ -134,7 +135,7 @@ def test_training_logs_the_discriminator_test_error(tmp_path):
   record = json.loads((tmp_path / 'eval_log.jsonl').read_text().splitlines()[-1])
   classification = record['protocol']['classification']
   assert classification['labels_per_class'] == 1 and classification['split'] == 'test'
-  # The error recomputed from the checkpoint, with D in inference mode.
+  # The error recomputed from the checkpoint, with the evaluation's classifier.
   setup = training.make_setup(config, 1)
   ckpt = checkpoints.Checkpointer(str(tmp_path / 'checkpoints'), read_only=True)
   try:
@@ -142,12 +143,28 @@ def test_training_logs_the_discriminator_test_error(tmp_path):
   finally:
     ckpt.close()
   images, labels = data_lib.load_debian_fashion('test')
-  x = images.astype(np.float32) / 255.0
-  logits = np.concatenate([np.asarray(setup.d_eval.apply(
-      {'params': state.d_params, 'batch_stats': state.d_stats}, x[i:i + 1000])[1])
-      for i in range(0, len(x), 1000)])
+  train = data_lib.load_debian_fashion('train')[0]
+  order = np.sort(np.random.default_rng(0).permutation(len(train))[:evaluation.BN_STAT_IMAGES])
+  logits = evaluation.make_discriminator_classifier(setup, train[order])(state, images)
   assert record['scores']['test_errors'] == int(np.sum(logits.argmax(1) != labels))
   assert record['scores']['test_error'] == pytest.approx(np.mean(logits.argmax(1) != labels))
+
+
+def test_the_classifier_recomputes_batch_norm_statistics_from_real_images():
+  # From one batch, the recomputed statistics are that batch's own: inference on it equals
+  # a training-mode apply (which normalises with the batch's statistics).
+  config = tiny_semisup()
+  setup = training.make_setup(config, 1)
+  state, _ = _run_steps(config, 1)
+  batch = fashion_images()[100:108]
+  classify = evaluation.make_discriminator_classifier(setup, batch, batch=8)
+  x = batch.astype(np.float32) / 255.0
+  (_, train_logits), _ = setup.d_train.apply(
+      {'params': state.d_params, 'batch_stats': state.d_stats}, x, mutable=['batch_stats'])
+  np.testing.assert_allclose(classify(state, batch), train_logits, rtol=1e-4, atol=1e-5)
+  # ... and not what the checkpoint's running averages give.
+  eval_logits = setup.d_eval.apply({'params': state.d_params, 'batch_stats': state.d_stats}, x)[1]
+  assert not np.allclose(eval_logits, train_logits, atol=1e-3)
 
 
 @pytest.mark.parametrize('overrides,message', [

@@ -27,9 +27,11 @@ from mgan_jax import data
 from mgan_jax import memory as mm
 from mgan_jax.data import toy
 from mgan_jax.evaluate import classifier, inception, metrics
+from mgan_jax.nets import layers
 from mgan_jax.train import runs, sampling, summary, training
 
 GENERATOR_BATCH = 500
+BN_STAT_IMAGES = 5000  # training images for the K+1 classifier's batch-norm statistics
 
 
 class EvaluationUnavailable(ValueError):
@@ -165,19 +167,44 @@ def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> 
   return img
 
 
-def make_discriminator_classifier(setup: training.Setup, batch: int = 500):
-  """``classify(state, uint8 images) -> [N, K] logits`` of a discriminator with class logits
-  (inference mode: batch norm with its running averages)."""
+def make_discriminator_classifier(setup: training.Setup, stat_images: np.ndarray,
+                                  batch: int = 500):
+  """``classify(state, uint8 images) -> [N, K] logits`` of a discriminator with class logits,
+  in inference mode.
+
+  Its batch-norm statistics are recomputed for the evaluated parameters from
+  ``stat_images`` (real training images, the unlabelled data a semi-supervised learner
+  has), in batches of ``batch`` ("precise BN"): the debiased exponential average of the
+  batch statistics, the running averages' own rule started from zero. The running averages
+  of the checkpoint lag the parameters (momentum 0.99) and, early in a run, still hold their
+  initial values; the test images never enter the statistics.
+  """
+  image_range = setup.config.data.image_range
+  momentum = layers.BN_MOMENTUM
+
   @jax.jit
-  def logits(state, x):
-    x = sampling.preprocess(x, setup.config.data.image_range)
-    variables = {'params': state.d_params}
-    if state.d_stats:
-      variables['batch_stats'] = state.d_stats
+  def accumulate(params, stats, x):
+    x = sampling.preprocess(x, image_range)
+    _, new = setup.d_train.apply({'params': params, 'batch_stats': stats}, x,
+                                 mutable=['batch_stats'])
+    return new['batch_stats']
+
+  @jax.jit
+  def logits(params, stats, x):
+    x = sampling.preprocess(x, image_range)
+    variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
     return setup.d_eval.apply(variables, x)[1]
 
   def classify(state, images):
-    out = [np.asarray(logits(state, images[i:i + batch])) for i in range(0, len(images), batch)]
+    stats = state.d_stats
+    if jax.tree.leaves(stats):
+      stats = jax.tree.map(jnp.zeros_like, stats)
+      num = len(stat_images) // batch
+      for i in range(num):
+        stats = accumulate(state.d_params, stats, stat_images[i * batch:(i + 1) * batch])
+      stats = jax.tree.map(lambda s: s / (1.0 - momentum ** num), stats)
+    out = [np.asarray(logits(state.d_params, stats, images[i:i + batch]))
+           for i in range(0, len(images), batch)]
     return np.concatenate(out)
   return classify
 
@@ -212,7 +239,9 @@ class Evaluator:
     self.test_labelled = None
     if self.setup.head.needs_labels():  # the K+1 discriminator is also a classifier
       self.test_labelled = data.load_labelled(config.data, 'test')
-      self.classify = make_discriminator_classifier(self.setup)
+      train_images = data.load_labelled(config.data, 'train')[0]
+      order = np.random.default_rng(0).permutation(len(train_images))[:BN_STAT_IMAGES]
+      self.classify = make_discriminator_classifier(self.setup, train_images[np.sort(order)])
     self.num_samples = num_samples or {'mixture': 2500, 'stacked_mnist': 26000}.get(
         self.kind, 10000)
     if self.kind == 'mixture':
@@ -359,8 +388,9 @@ class Evaluator:
       scores['test_errors'] = int(np.sum(logits.argmax(1) != labels))
       semi = self.config.semisup
       protocol['classification'] = {
-          'classifier': "the discriminator's K class logits (argmax; batch norm with its "
-                        'running averages)',
+          'classifier': "the discriminator's K class logits (argmax); batch norm: "
+                        f'statistics of {BN_STAT_IMAGES} training images (default_rng(0)) '
+                        'recomputed with the evaluated parameters',
           'split': 'test', 'test_size': int(len(labels)),
           'labels_per_class': int(semi.labels_per_class), 'label_seed': int(semi.label_seed),
           'labelled_from': 'the training split', 'num_labelled':

@@ -22,6 +22,9 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+BN_MOMENTUM = 0.99  # of the batch-norm running averages
+
+
 def batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
   """TF-slim's batch norm (no scale, epsilon 1e-3), statistics shared over ``axis_name``.
 
@@ -29,7 +32,7 @@ def batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
   so a step on 8 devices computes what one device computes on the same global batch.
   Momentum 0.99 (slim: 0.999) so running averages settle within a few hundred steps.
   """
-  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
+  return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-3,
                       use_scale=False, axis_name=axis_name)
 
 

@@ -137,4 +137,7 @@ def progress_line(step, num_steps, rate, metrics) -> str:
               f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
               f"split kappa {metrics['memory/split_threshold']:.1f}",
               f"G reads without a real slot {metrics['memory/g_reads_without_real_slot']:.2f}"]
+  if 'semisup/supervised_loss' in metrics:
+    parts += [f"supervised {metrics['semisup/supervised_loss']:.4f}",
+              f"labelled-batch error {metrics['semisup/train_error']:.3f}"]
   return ' | '.join(parts)

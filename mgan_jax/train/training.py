@@ -317,8 +317,11 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       return hist_weight * improved.historical_penalty(params, extras[name])
 
     def d_loss_fn(d_params):
+      # D's batch-norm running averages follow the real images only: they serve D's
+      # inference (the K+1 classifier's test error), which sees real images. Every apply in
+      # training normalises with its own batch's statistics.
       (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
-      (f_fake, l_fake), stats = _apply(setup.d_train, d_params, stats, fake, True)
+      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, stats, fake, True)
       out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
@@ -327,7 +330,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       loss = unsupervised_weight * loss + penalty
       label_metrics = {}
       if head.needs_labels():  # the supervised part, on the labelled batch
-        (_, l_lab), stats = _apply(setup.d_train, d_params, stats, x_lab, True)
+        (_, l_lab), _ = _apply(setup.d_train, d_params, stats, x_lab, True)
         supervised, label_metrics = head.labelled_loss(l_lab, y_lab)
         loss = loss + supervised
         label_metrics['semisup/supervised_loss'] = supervised
