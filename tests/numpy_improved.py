@@ -64,8 +64,8 @@ def k_plus_one_losses(logits_real, logits_fake, logits_lab, labels):
   """The semi-supervised discriminator's losses (Salimans et al. 2016, eqs. 5-6), with the
   fake class's logit fixed at 0: p(fake | x) = 1 / (1 + sum_k exp l_k).
   Returns (unsupervised, supervised)."""
-  def p_fake(l):
-    return 1.0 / (1.0 + np.sum(np.exp(np.asarray(l, np.float64)), axis=1))
+  def p_fake(logits):
+    return 1.0 / (1.0 + np.sum(np.exp(np.asarray(logits, np.float64)), axis=1))
   unsup = -np.mean(np.log(1 - p_fake(logits_real))) - np.mean(np.log(p_fake(logits_fake)))
   sup = 0.0
   for row, y in zip(np.asarray(logits_lab, np.float64), labels):

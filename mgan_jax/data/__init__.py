@@ -9,7 +9,8 @@ from mgan_jax.data.sources import (DEBIAN_FASHION_DIR, LABELLED_SOURCES, MNIST_S
                                    load_folder, load_images, load_mnist_digits, load_tfds,
                                    random_affine_mnist, read_idx, stack_digits)
 
-__all__ = ['DEBIAN_FASHION_DIR', 'LABELLED_SOURCES', 'labelled_subset', 'load_labelled', 'MNIST_SUBSET_TEST', 'SOURCES', 'Batches', 'DatasetNotFoundError',
+__all__ = ['DEBIAN_FASHION_DIR', 'LABELLED_SOURCES', 'labelled_subset', 'load_labelled',
+           'MNIST_SUBSET_TEST', 'SOURCES', 'Batches', 'DatasetNotFoundError',
            'center_crop_resize', 'load_debian_fashion', 'load_folder', 'load_images',
            'load_mnist_digits', 'load_tfds', 'random_affine_mnist', 'read_idx', 'stack_digits',
            'toy']

@@ -393,8 +393,8 @@ class Evaluator:
                         'recomputed with the evaluated parameters',
           'split': 'test', 'test_size': int(len(labels)),
           'labels_per_class': int(semi.labels_per_class), 'label_seed': int(semi.label_seed),
-          'labelled_from': 'the training split', 'num_labelled':
-              int(semi.labels_per_class * semi.num_classes),
+          'labelled_from': 'the training split',
+          'num_labelled': int(semi.labels_per_class * semi.num_classes),
           'unsupervised_weight': float(semi.unsupervised_weight)}
     if state.memory is not None:
       health = mm.diagnostics(state.memory, config=self.setup.memory_config)

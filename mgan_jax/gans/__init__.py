@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol
 import jax
 
 from mgan_jax.gans import losses
-from mgan_jax.gans import dcgan, improved, memorygan, semisup
+from mgan_jax.gans import dcgan, improved, memorygan, semisup  # noqa: F401 (improved: API)
 
 
 class Head(Protocol):
