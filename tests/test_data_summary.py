@@ -109,6 +109,8 @@ def test_batches_are_reproducible_resumable_and_sharded():
   hosts = [data.Batches(images, 8, seed=3, process_index=p, process_count=2) for p in (0, 1)]
   a, b = next(hosts[0]), next(hosts[1])
   assert a.shape == (4, 1, 1, 1) and not set(a.ravel()) & set(b.ravel())
+  # The hosts' parts make up the one-host batch: the global batch ignores the host count.
+  np.testing.assert_array_equal(np.concatenate([a, b]), run[0])
   for h in hosts:
     h.close()
   split = data.Batches(images, 8, seed=3, num_devices=4)

@@ -120,5 +120,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.profile_steps = 0             # > 0: trace this many steps with jax.profiler
   config.profile_start_after = 10      # ... starting this many steps after (re)start
   config.multihost = 'auto'            # auto (TPU pod slices) | on | off
+  config.multihost_coordinator = ''    # on: HOST:PORT of process 0 ('' = JAX finds it)
+  config.multihost_num_processes = 0   # ... with the coordinator: the number of processes
+  config.multihost_process_id = 0      # ... and this process's index
   config.memory_sharded = False        # split the memory's slots over the local devices
   return config

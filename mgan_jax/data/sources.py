@@ -376,9 +376,11 @@ def load_images(data, split: str = 'train') -> np.ndarray:
 class Batches:
   """Reproducible, resumable, sharded batches of a uint8 image array.
 
-  Epoch ``e`` visits the examples in the order ``default_rng([seed, e]).permutation``;
-  host ``p`` of ``P`` takes every P-th example of it, so hosts see disjoint shards. Batch
-  ``s`` of the run is the same whether the run started at 0 or resumed at ``s``. Each batch
+  Epoch ``e`` visits the examples in the order ``default_rng([seed, e]).permutation``, one
+  global batch after another; host ``p`` of ``P`` takes the p-th of P equal parts of each
+  global batch, so hosts see disjoint shards and the global batch is the same whatever the
+  number of hosts (a run on 2 hosts computes what one host with all the devices computes).
+  Batch ``s`` of the run is the same whether the run started at 0 or resumed at ``s``. Each batch
   is split for ``num_devices`` local devices ([num_devices, B / num_devices, ...]) unless
   ``num_devices`` is None. A background thread prepares ``prefetch`` batches ahead.
   """
@@ -392,8 +394,8 @@ class Batches:
     self.images = images
     self.labels = labels
     self.host_batch = batch_size // process_count
-    per_host = len(images) // process_count
-    self.steps_per_epoch = per_host // self.host_batch
+    self.batch_size = batch_size
+    self.steps_per_epoch = len(images) // batch_size
     if self.steps_per_epoch < 1:
       raise ValueError(f'{len(images)} images are fewer than one batch of {batch_size}')
     if num_devices is not None and self.host_batch % num_devices:
@@ -411,7 +413,7 @@ class Batches:
     cached = getattr(self, '_cache', None)  # (epoch, order), replaced whole: thread-safe
     if cached is None or cached[0] != epoch:
       order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-      cached = (epoch, order[self.process_index::self.process_count])
+      cached = (epoch, order)
       self._cache = cached
     return cached[1]
 
@@ -419,7 +421,8 @@ class Batches:
     """The images of batch ``step`` (and their labels, as a pair, when labels were given)."""
     epoch, index = divmod(step, self.steps_per_epoch)
     order = self._order(epoch)
-    rows = np.sort(order[index * self.host_batch:(index + 1) * self.host_batch])
+    rows = np.sort(order[index * self.batch_size:(index + 1) * self.batch_size])
+    rows = rows[self.process_index * self.host_batch:(self.process_index + 1) * self.host_batch]
     arrays = [self.images[rows]] + ([] if self.labels is None else [self.labels[rows]])
     if self.num_devices is not None:
       arrays = [a.reshape((self.num_devices, -1) + a.shape[1:]) for a in arrays]

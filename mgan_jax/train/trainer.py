@@ -36,11 +36,26 @@ class ConfigError(ValueError):
 
 
 def maybe_initialize_distributed(config) -> None:
-  """``jax.distributed.initialize()`` on multi-host TPU pod slices (or when asked)."""
+  """``jax.distributed.initialize()`` on multi-host TPU pod slices (or when asked).
+
+  With ``multihost_coordinator`` set (``HOST:PORT`` of process 0), the processes are named
+  by ``multihost_num_processes`` and ``multihost_process_id`` (GPU clusters, several
+  processes on one machine); otherwise JAX finds them itself (TPU pod slices, SLURM).
+  CPU processes exchange their collectives over gloo.
+  """
   mode = config.get('multihost', 'auto')
   hosts = os.environ.get('TPU_WORKER_HOSTNAMES', '')
   if mode == 'on' or (mode == 'auto' and hosts.count(',') >= 1):
-    jax.distributed.initialize()
+    if jax.distributed.is_initialized():
+      return
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    coordinator = config.get('multihost_coordinator', '')
+    if coordinator:
+      jax.distributed.initialize(coordinator_address=coordinator,
+                                 num_processes=config.multihost_num_processes,
+                                 process_id=config.multihost_process_id)
+    else:
+      jax.distributed.initialize()
 
 
 def replicate(tree, num: int):
