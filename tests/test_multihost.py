@@ -54,14 +54,20 @@ def _train(workdir, steps, processes):
     procs.append(subprocess.Popen(args + extra, cwd=ROOT, env=_env(4 // processes),
                                   stdout=out, stderr=err, text=True))
   texts = []
-  for proc, (out, err) in zip(procs, files):
-    proc.wait(timeout=400)
-    out.seek(0)
-    err.seek(0)
-    texts.append(out.read())
-    assert proc.returncode == 0, err.read()[-3000:]
-    out.close()
-    err.close()
+  try:
+    for proc, (out, err) in zip(procs, files):
+      proc.wait(timeout=400)
+      out.seek(0)
+      err.seek(0)
+      texts.append(out.read())
+      assert proc.returncode == 0, err.read()[-3000:]
+  finally:  # a process left waiting in a collective would live on after the test
+    for proc, (out, err) in zip(procs, files):
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+      out.close()
+      err.close()
   return texts
 
 
