@@ -9,11 +9,12 @@ the `proposals` write rule (bounded histogram, order-free), kappa = 10 for the r
 write, the posterior over all N slots (choose_k = N: every read passes a gradient; with the
 paper's top-128 at kappa = 1 the discriminator won outright, 95% of the generator's samples
 reading no real slot), and the non-saturating loss. Measured on this project's 2-core CPU,
-seed 0, 2,000 steps (36 min here, the CPU shared with other work): FID 12.96 / precision
-0.83 / recall 0.30 / classifier score 5.45 on 2,000 samples in the project's classifier
-features, against the
-DCGAN baseline's 23.65 / 0.81 / 0.00 / 5.10 (its best loss, same budget). The generator does
-not yet tie classes to slots (slot purity: 0 of the 10 most used slots >= 0.7).
+2,000 steps (36 min here, the CPU shared with other work), 2,000 samples in the project's
+classifier features: seed 0 FID 12.96 / precision 0.83 / recall 0.30 / classifier score
+5.45, seed 1 14.84 / 0.82 / 0.25 / 5.31, against the DCGAN baseline's (its best loss, same
+budget) 23.65 / 0.81 / 0.00 / 5.10 and 20.11 / 0.82 / 0.00 / 5.03. Before step 2,000 the
+baseline can lead (seed 1: 18.03 against 23.14 at 1,500). The generator does not yet tie
+classes to slots (slot purity: 0 of the 10 most used slots >= 0.7).
 The reference code's memory: --config.memory.write_rule=batched --config.memory.kappa=1
 --config.memory.choose_k=128 --config.loss=jsd (its memory collapses to one direction).
 """
