@@ -21,7 +21,7 @@ def config_of(kind):
 def test_unknown_kind_lists_the_known_heads():
   config = config_of('dcgan')
   config.model.kind = 'vae'
-  with pytest.raises(ValueError, match=r"unknown model.kind 'vae'; known: \['dcgan', 'memory'\]"):
+  with pytest.raises(ValueError, match=r"unknown model.kind 'vae'; known: \['dcgan', 'memory', 'semisup'\]"):
     gans.make_head(config)
 
 

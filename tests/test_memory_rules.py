@@ -190,3 +190,17 @@ def test_split_threshold_of_two_clusters():
   y = jnp.ones(16, jnp.int32)
   np.testing.assert_allclose(mm.split_threshold(q, y), np.cos(theta) / np.sin(theta) ** 2,
                              rtol=1e-4)
+
+
+@pytest.mark.parametrize('rule,impl', [(r, i) for r in RULES for i in ('dense', 'sparse')])
+def test_a_posterior_over_every_slot_matches_numpy(rule, impl):
+  # k = N (the fashion default's choose_k = num_slots): S is every slot, taken in slot
+  # order without a sort; the read and every rule's write still equal the NumPy reference
+  # (whose top-k sorts).
+  cfg = make_config(write_rule=rule, choose_k=N, kappa=10.0, write_impl=impl)
+  mem = random_memory(7)
+  q, y = random_batch(7, 12)
+  got = mm.read(mem, q, cfg)
+  want, _, _ = ref.read(as_np(mem), np.asarray(q), cfg)
+  np.testing.assert_allclose(got.prob_real, want, rtol=1e-5, atol=1e-6)
+  check_against_numpy(cfg, mem, q, y)

@@ -45,8 +45,17 @@ def similarity_scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
 
 
 def top_k(scores: jax.Array, config: MemoryConfig, k: Optional[int] = None):
-  """The k (default choose_k) best slots per row: exact, or approximate if configured."""
+  """The k (default choose_k) best slots per row: exact, or approximate if configured.
+
+  When k covers every slot of the row the set is all of them, returned in slot order
+  without a sort: everything downstream (the posterior, the EM over S_y, whose excluded
+  slots carry -inf) depends on the set, not its order, and a full sort of [B, N] scores
+  costs far more than the matmul (the fashion default, k = N = 4,096).
+  """
   k = config.choose_k if k is None else k
+  n = scores.shape[-1]
+  if k >= n:
+    return scores, jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), scores.shape)
   if config.topk == 'approx':
     return jax.lax.approx_max_k(scores, k, recall_target=config.approx_recall)
   return jax.lax.top_k(scores, k)
