@@ -10,9 +10,10 @@ labelled examples are 10 per class of the training split, drawn with default_rng
 training image is also unlabelled data. Evaluation: the discriminator's test-set error
 (``eval/test_error``), beside the fashion sample scores. The supervised-only baseline is
 ``fashion_supervised``. Measured on the project's 2-core CPU with
-``--config.num_steps=1000`` (10 minutes here): test error 31.35% (seed 0) and 28.92% (seed
-1, ``--config.seed=1 --config.semisup.label_seed=1``), against the supervised-only baseline's
-29.86% and 28.50%: no win yet at this budget (WORKSPACE.md, results log, "Semi-supervised").
+``--config.num_steps=1000`` (10 minutes here), seeds 0, 1, 2 (``--config.seed=S
+--config.semisup.label_seed=S``): test error 31.35% / 28.92% / 28.05%, against the
+supervised-only baseline's 29.86% / 28.50% / 29.02%: no clear win at this budget
+(WORKSPACE.md, results log, "Semi-supervised").
 """
 
 from experiments.configs import fashion_dcgan
