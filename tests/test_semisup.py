@@ -20,14 +20,8 @@ from tests.test_training import fashion_images
 
 
 def tiny_semisup(**overrides):
-  config = tiny.shrink(fashion_semisup.get_config(), batch=8, num_steps=2)
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split('.')
-    for p in path:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return tiny.override(tiny.shrink(fashion_semisup.get_config(), batch=8, num_steps=2),
+                       overrides)
 
 
 def test_k_plus_one_losses_equal_numpy():

@@ -28,14 +28,7 @@ TINY_FASHION = str(ROOT / 'tests' / 'configs' / 'tiny_fashion.py')
 
 
 def tiny_fashion(**overrides):
-  config = tiny.shrink(fashion.get_config())
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split('.')
-    for p in path:
-      node = node[p]
-    node[leaf] = value
-  return config
+  return tiny.override(tiny.shrink(fashion.get_config()), overrides)
 
 
 @functools.lru_cache(maxsize=1)

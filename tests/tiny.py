@@ -41,3 +41,14 @@ def shrink(config: ml_collections.ConfigDict, batch: int = 8, num_steps: int = 2
   config.model.encoder_kwargs = enc
   config.model.generator_kwargs = gen
   return config
+
+
+def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """Sets dotted keys (``'memory.kappa': 1.0``) as ``--config.KEY=VALUE`` would."""
+  for key, value in overrides.items():
+    node = config
+    *path, leaf = key.split('.')
+    for p in path:
+      node = node[p]
+    node[leaf] = value
+  return config
