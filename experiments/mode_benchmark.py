@@ -1,15 +1,19 @@
-r"""The 2D mode-collapse benchmark: MemoryGAN and the memory-free DCGAN over several seeds.
+r"""The 2D mode-collapse benchmark: MemoryGAN, the memory-free DCGAN, MAD-GAN and MAD-GAN-Sim
+over several seeds.
 
     python -m experiments.mode_benchmark --config=ring8 [--seeds=0,1,2,3,4]
-        [--models=memory,dcgan] [--root=runs/modes] [--config.num_steps=5000]
+        [--models=memory,dcgan,madgan,madgan_sim] [--root=runs/modes]
+        [--config.num_steps=5000]
 
 Trains the config once per model and seed (``ROOT/NAME/MODEL_seedS``; a finished run is not
 trained again, an interrupted one resumes), scores each final state on the protocol's
 samples (2,500)
 (:mod:`mgan_jax.evaluate.evaluation`: modes covered, share within 3 sigma, reverse KL of the mode
 histogram) and writes ``ROOT/NAME/summary.json`` and a markdown table (mean +- standard
-deviation over the seeds, and every seed) to stdout. Same budget for both models: the
-config's steps, batch and optimiser; only ``model.kind`` differs.
+deviation over the seeds, and every seed) to stdout. Same budget for every model: the
+config's steps, batch and optimiser; only the overrides of :data:`MODELS` differ (MAD-GAN's
+k generators share the batch: each gets batch / k rows). For MAD-GAN the table adds, per
+seed, the modes each generator wins (where it has the most high-quality samples).
 """
 
 import json
@@ -24,7 +28,14 @@ from experiments import configs_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'ring8 or grid25 (or a path).')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'Seeds (config.seed).')
-_MODELS = flags.DEFINE_list('models', ['memory', 'dcgan'], 'model.kind values to compare.')
+# The models this benchmark knows: their overrides of the config.
+MODELS = {
+    'memory': {'model.kind': 'memory'},
+    'dcgan': {'model.kind': 'dcgan'},
+    'madgan': {'model.kind': 'madgan', 'madgan.similarity': False},
+    'madgan_sim': {'model.kind': 'madgan', 'madgan.similarity': True},
+}
+_MODELS = flags.DEFINE_list('models', list(MODELS), f'Models to compare: {", ".join(MODELS)}.')
 _ROOT = flags.DEFINE_string('root', 'runs/modes', 'Where the runs go.')
 
 KEYS = ('modes', 'high_quality', 'reverse_kl')
@@ -41,12 +52,18 @@ def main(argv):
   if base.data.source != 'mixture':
     raise SystemExit(f'error: {base.data.name!r} is not a 2D mixture config (ring8, grid25)')
   name = base.data.mixture
+  unknown = [m for m in _MODELS.value if m not in MODELS]
+  if unknown:
+    raise SystemExit(f'error: unknown model(s) {", ".join(unknown)}; known: '
+                     f'{", ".join(MODELS)}')
   results = {}
   samples = None
   for model in _MODELS.value:
     for seed in (int(s) for s in _SEEDS.value):
       config = base.copy_and_resolve_references()
-      config.model.kind = model
+      for key, value in MODELS[model].items():
+        section, field = key.split('.')
+        config[section][field] = value
       config.seed = seed
       config.eval_every = 0
       workdir = os.path.join(_ROOT.value, name, f'{model}_seed{seed}')
@@ -79,6 +96,9 @@ def main(argv):
     lines.append(f'{model} per seed: ' + '; '.join(
         f"{r['seed']}: {r['modes']} modes, {100 * r['high_quality']:.1f}%, "
         f"KL {r['reverse_kl']:.3f}" for r in rows))
+    if 'generator_modes_won' in rows[0]:
+      lines.append(f'{model} modes won by each generator, per seed: ' + '; '.join(
+          f"{r['seed']}: {r['generator_modes_won']}" for r in rows))
   os.makedirs(os.path.join(_ROOT.value, name), exist_ok=True)
   with open(os.path.join(_ROOT.value, name, 'summary.json'), 'w') as f:
     json.dump(summary, f, indent=2)

@@ -29,7 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   # --- Networks (mgan_jax.nets.models registries). ---
   config.model = ml_collections.ConfigDict()
-  # memory (MemoryGAN) | dcgan (same nets, logit head) | semisup (K+1 classes; mgan_jax.gans)
+  # memory (MemoryGAN) | dcgan (same nets, logit head) | semisup (K+1 classes) |
+  # madgan (k generators, a (k+1)-way D; mgan_jax.gans)
   config.model.kind = 'memory'
   config.model.z_dim = 2               # z ~ U(-1, 1)^z_dim; G's input is [z, K_c]
   config.model.key_dim = 256           # M: the query/key dimension (= memory.key_dim)
@@ -83,6 +84,13 @@ def base_config() -> ml_collections.ConfigDict:
   config.semisup.labelled_batch = 64          # labelled examples in each D step
   config.semisup.unsupervised_weight = 1.0    # 0: the supervised-only baseline
   config.semisup.supervised_weight = 1.0
+  # --- MAD-GAN and MAD-GAN-Sim (model.kind=madgan; mgan_jax.gans.madgan). ---
+  config.madgan = ml_collections.ConfigDict()
+  config.madgan.num_generators = 4            # k: generators (divides the per-device batch)
+  config.madgan.share_layers = False          # True: one network, k stacked last layers
+  config.madgan.similarity = False            # True: MAD-GAN-Sim's competing objective
+  config.madgan.similarity_layer = 'features'  # phi: a D layer, or 'generator' (G's output)
+  config.madgan.similarity_weight = 1.0       # lambda of the -Sim term
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
   config.optim.g_learning_rate = -1.0  # < 0: the same as learning_rate (else TTUR)

@@ -53,6 +53,27 @@ def mode_statistics(points, name: str) -> dict[str, float]:
           'reverse_kl': reverse_kl}
 
 
+def generator_statistics(points, name: str, k: int) -> dict[str, list]:
+  """MAD-GAN's generators on a mixture (row r of ``points``: generator r mod k).
+
+  Per generator: the modes its samples cover, its high-quality share, and the modes it wins
+  (those where it has the most high-quality samples of all generators; ties to the first).
+  """
+  means, sigma = mixture(name)
+  p = np.asarray(points, np.float64).reshape(-1, 2)
+  distance = np.linalg.norm(p[:, None, :] - means[None], axis=-1)
+  nearest = distance.argmin(axis=1)
+  good = distance[np.arange(len(p)), nearest] <= 3 * sigma
+  source = np.arange(len(p)) % k
+  counts = np.zeros((k, len(means)), np.int64)  # high-quality samples per generator and mode
+  np.add.at(counts, (source[good], nearest[good]), 1)
+  occupied = counts.sum(axis=0) > 0
+  winner = counts.argmax(axis=0)
+  return {'generator_modes': [int(c) for c in (counts > 0).sum(axis=1)],
+          'generator_high_quality': [float(good[source == i].mean()) for i in range(k)],
+          'generator_modes_won': [int(np.sum(occupied & (winner == i))) for i in range(k)]}
+
+
 def scatter_image(points, name: str, size: int = 256) -> np.ndarray:
   """A uint8 RGB picture of samples (black) over the mode centres (red), no plotting library."""
   means, _ = mixture(name)

@@ -312,6 +312,8 @@ class Evaluator:
     if self.kind == 'mixture':
       name = self.config.data.mixture
       scores = toy.mode_statistics(fake, name)
+      if self.setup.head.num_generators() > 1:
+        scores.update(toy.generator_statistics(fake, name, self.setup.head.num_generators()))
       protocol.update({'benchmark': name, 'high_quality': 'within 3 sigma of the nearest mode',
                        'reverse_kl': 'KL(high-quality mode histogram || uniform)'})
       if self.pictures:
@@ -319,7 +321,11 @@ class Evaluator:
     elif self.kind == 'stacked_mnist':
       fake = self._to_unit(fake)
       scores = {}
-      scores['modes'], scores['kl'] = metrics.mode_coverage(self._modes(fake), 1000)
+      modes = self._modes(fake)
+      scores['modes'], scores['kl'] = metrics.mode_coverage(modes, 1000)
+      k = self.setup.head.num_generators()
+      if k > 1:  # row r: generator r mod k
+        scores['generator_modes'] = [int(len(np.unique(modes[i::k]))) for i in range(k)]
       scores['modes_real_test_digits'], scores['kl_real_test_digits'] = metrics.mode_coverage(
           self.reference_modes, 1000)
       protocol.update({'benchmark': 'stacked_mnist', 'num_modes': 1000,
@@ -353,14 +359,26 @@ class Evaluator:
         def classify(images):
           return classifier.batched(self.feature_apply, images)[0]
 
-        share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
-                                                   probs.argmax(1))
-        scores['interpolation_off_manifold'] = share
+        k = self.setup.head.num_generators()
         scores['test_set_off_manifold'] = float(np.mean(self.real_probs.max(1) < 0.5))
-        protocol['interpolation'] = (
-            '200 pairs of generated samples of different predicted classes; 8 images evenly '
-            'between their generator inputs (endpoints excluded); off manifold = top class '
-            'probability < 0.5')
+        if k > 1:
+          # MAD-GAN: a row's generator is its position (r mod k), so a straight line between
+          # two inputs has no one generator; instead, which classes each generator draws.
+          classes = probs.argmax(1)
+          hist = [np.bincount(classes[i::k], minlength=10) / len(classes[i::k])
+                  for i in range(k)]
+          scores['generator_majority_class'] = [int(h.argmax()) for h in hist]
+          scores['generator_majority_share'] = [round(float(h.max()), 4) for h in hist]
+          protocol['generators'] = (f'{k} generators; row r of the samples is generator r '
+                                    'mod k; no interpolation measure')
+        else:
+          share, strip = interpolation_discontinuity(generate_fn, classify, inputs,
+                                                     probs.argmax(1))
+          scores['interpolation_off_manifold'] = share
+          protocol['interpolation'] = (
+              '200 pairs of generated samples of different predicted classes; 8 images '
+              'evenly between their generator inputs (endpoints excluded); off manifold = '
+              'top class probability < 0.5')
         if state.memory is not None:
           used, purity, majority = slot_purity(generate_fn, classify, state.memory,
                                                self.setup.z_dim, seed=self.seed)

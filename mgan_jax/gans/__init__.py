@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol
 import jax
 
 from mgan_jax.gans import losses
-from mgan_jax.gans import dcgan, improved, memorygan, semisup  # noqa: F401 (improved: API)
+from mgan_jax.gans import base, dcgan, improved, madgan, memorygan, semisup  # noqa: F401
 
 
 class Head(Protocol):
@@ -54,9 +54,26 @@ class Head(Protocol):
   def output_metrics(self, aux) -> dict:
     """Metrics of the G step's output (``aux`` from :meth:`d_outputs`)."""
 
+  # With defaults in :class:`mgan_jax.gans.base.BinaryHead` (the binary GAN, one generator):
+  def discriminator_loss(self, real, fake, aux, kind: str, real_target: float) -> jax.Array:
+    """D's adversarial loss on its real and fake rows."""
+
+  def generator_extra(self, fake, aux, phi) -> tuple[jax.Array, dict]:
+    """A term added to G's loss only (MAD-GAN-Sim's), and its metrics."""
+
+  def similarity_layer(self) -> Optional[str]:
+    """The layer :meth:`generator_extra` needs as ``phi`` (None: none)."""
+
+  def num_generators(self) -> int:
+    """Generators stacked on a leading axis; row r is generator r mod this."""
+
+  def rows_per_z(self) -> int:
+    """Consecutive generated rows that share one z."""
+
 
 HEADS: dict[str, Callable[..., Head]] = {
     'dcgan': dcgan.LogitHead,
+    'madgan': madgan.MultiGeneratorHead,
     'memory': memorygan.MemoryHead,
     'semisup': semisup.ClassifierHead,
 }

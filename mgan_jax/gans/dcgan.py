@@ -6,11 +6,11 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from mgan_jax.gans import losses
+from mgan_jax.gans import base, losses
 
 
 @dataclasses.dataclass(frozen=True)
-class LogitHead:
+class LogitHead(base.BinaryHead):
   """``D(x) = sigmoid(logit(x))`` (Radford et al.): the memory-free baseline."""
 
   @classmethod

@@ -8,12 +8,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from mgan_jax.gans import losses
+from mgan_jax.gans import base, losses
 from mgan_jax import memory as mm
 
 
 @dataclasses.dataclass(frozen=True)
-class MemoryHead:
+class MemoryHead(base.BinaryHead):
   """The discriminative memory network's head.
 
   Its state is the :class:`~mgan_jax.memory.Memory`; ``ops`` binds the memory functions to

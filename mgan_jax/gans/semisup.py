@@ -26,7 +26,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from mgan_jax.gans import losses
+from mgan_jax.gans import base, losses
 
 
 def defaults() -> dict:
@@ -51,7 +51,7 @@ def error_rate(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierHead:
+class ClassifierHead(base.BinaryHead):
   """K class logits; D(x) = Z / (Z + 1) (see the module docstring)."""
 
   num_classes: int

@@ -301,3 +301,42 @@ class ResidualBlock(nn.Module):
     else:
       raise ValueError(f'resample must be down, up or None, got {self.resample!r}')
     return norm_and_activate(h, self.norm, self.act, self.train, self.bn_axis_name)
+
+
+def group_rows(x: jax.Array, k: int) -> jax.Array:
+  """[B, ...] -> [k, B / k, ...]: row r goes to group ``r mod k`` (MAD-GAN's generators)."""
+  if x.shape[0] % k:
+    raise ValueError(f'{x.shape[0]} generator inputs do not split over {k} generators; '
+                     f'use a multiple of {k}')
+  return jnp.swapaxes(x.reshape((x.shape[0] // k, k) + x.shape[1:]), 0, 1)
+
+
+def ungroup_rows(x: jax.Array) -> jax.Array:
+  """The inverse of :func:`group_rows`: [k, B / k, ...] -> [B, ...]."""
+  return jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])
+
+
+class PerGenerator(nn.Module):
+  """``k`` copies of ``module_cls(**kwargs)``, their variables stacked on a leading axis and
+  applied with ``vmap`` (one compile, no Python loop): row r of the input goes through copy
+  ``r mod k``. Batch statistics are per copy (over its own rows, and over the devices of
+  ``bn_axis_name`` when the module has one)."""
+
+  module_cls: Callable
+  k: int
+  kwargs: tuple = ()   # (name, value) pairs of module_cls's fields
+
+  @nn.compact
+  def __call__(self, x):
+    stacked = nn.vmap(self.module_cls,
+                      variable_axes={'params': 0, 'batch_stats': 0, 'intermediates': 0},
+                      split_rngs={'params': True}, in_axes=0, out_axes=0, axis_size=self.k)
+    return ungroup_rows(stacked(**dict(self.kwargs), name='stack')(group_rows(x, self.k)))
+
+
+def last_layer(num_generators: int, module_cls: Callable, **kwargs):
+  """A generator's last layer: one ``module_cls(**kwargs)``, or ``num_generators`` stacked
+  copies (:class:`PerGenerator`; MAD-GAN's generators sharing every other layer)."""
+  if num_generators <= 1:
+    return module_cls(**kwargs)
+  return PerGenerator(module_cls, num_generators, tuple(sorted(kwargs.items())))

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import orbax.checkpoint as ocp
 
-from mgan_jax.gans import improved, semisup
+from mgan_jax.gans import improved, madgan, semisup
 
 # Config sections whose change makes a checkpoint unusable (different parameters or memory).
 # What reading a damaged checkpoint raises (orbax, TensorStore, JSON, msgpack): such a
@@ -25,7 +25,7 @@ from mgan_jax.gans import improved, semisup
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
 STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
               'improved.minibatch_kernel_dim', 'improved.virtual_batch_norm',
-              'semisup.num_classes')
+              'semisup.num_classes', 'madgan.num_generators', 'madgan.share_layers')
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -58,7 +58,8 @@ def _with_defaults(config: dict) -> dict:
   """A saved config with the sections added since (runs saved before ``config.improved``
   existed trained with every technique off)."""
   return {**config, 'improved': {**improved.defaults(), **config.get('improved', {})},
-          'semisup': {**semisup.defaults(), **config.get('semisup', {})}}
+          'semisup': {**semisup.defaults(), **config.get('semisup', {})},
+          'madgan': {**madgan.defaults(), **config.get('madgan', {})}}
 
 
 def config_as_dict(config) -> dict:

@@ -140,4 +140,8 @@ def progress_line(step, num_steps, rate, metrics) -> str:
   if 'semisup/supervised_loss' in metrics:
     parts += [f"supervised {metrics['semisup/supervised_loss']:.4f}",
               f"labelled-batch error {metrics['semisup/train_error']:.3f}"]
+  if 'madgan/d_identifies_generator' in metrics:
+    parts.append(f"D names the generator {metrics['madgan/d_identifies_generator']:.3f}")
+  if 'madgan/similarity_violation' in metrics:
+    parts.append(f"sim violation {metrics['madgan/similarity_violation']:.4f}")
   return ' | '.join(parts)

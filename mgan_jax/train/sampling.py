@@ -23,10 +23,14 @@ def draw_z(rng: jax.Array, num: int, z_dim: int) -> jax.Array:
 
 def generator_inputs(setup, head_state, rng: jax.Array, num: int):
   """``([z, cond], cond)`` for ``num`` samples: z ~ U(-1, 1) and the head's conditioning
-  (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one).
+  (MemoryGAN: ``K_c``, c ~ the real-slot histogram; None for heads without one). With a
+  head whose ``rows_per_z()`` is r > 1, rows ``r q .. r q + r - 1`` share one z.
   ``setup`` is a :class:`mgan_jax.train.training.Setup`."""
   k_z, k_c = jax.random.split(rng)
-  z = draw_z(k_z, num, setup.z_dim)
+  share = setup.head.rows_per_z()  # MAD-GAN-Sim: the k generators' rows share one z
+  z = draw_z(k_z, num // share, setup.z_dim)
+  if share > 1:
+    z = jnp.repeat(z, share, axis=0)
   cond = setup.head.condition(head_state, k_c, num)
   if cond is None:
     return z, None
@@ -49,6 +53,21 @@ def slot_grid_inputs(memory: mm.Memory, z: jax.Array, rows: int):
   cols = z.shape[0]
   g_in = jnp.concatenate([jnp.tile(z, (rows, 1)), jnp.repeat(keys, cols, axis=0)], axis=1)
   return g_in, slots
+
+
+def generator_grid_inputs(z: jax.Array, k: int) -> jax.Array:
+  """Inputs for MAD-GAN's per-generator grid: each z of ``z`` [cols, D] once per generator,
+  [cols * k, D] (row ``c k + i``: generator i on ``z_c``)."""
+  return jnp.repeat(z, k, axis=0)
+
+
+def rows_by_generator(outputs, k: int):
+  """The outputs of :func:`generator_grid_inputs` reordered one generator after another
+  (generator i's samples at rows ``i cols .. (i + 1) cols - 1``)."""
+  outputs = np.asarray(outputs)
+  cols = outputs.shape[0] // k
+  return np.swapaxes(outputs.reshape((cols, k) + outputs.shape[1:]), 0, 1).reshape(
+      outputs.shape)
 
 
 def check_image_range(image_range: str) -> None:

@@ -172,6 +172,7 @@ class Trainer:
     z_fixed = sampling.draw_z(jax.random.fold_in(sample_rng, 0), config.num_samples,
                               setup.z_dim)
     host_head = gans.make_head(config)  # the head on one device, for the sample grids
+    num_generators = host_head.num_generators()
     state = self.to_devices(state)
     batches = data_lib.Batches(
         self.images, config.batch_size, config.seed,
@@ -255,6 +256,10 @@ class Trainer:
               f"{100 * stats['high_quality']:.1f}% high quality, reverse KL "
               f"{stats['reverse_kl']:.3f}", flush=True)
         writer.scalars(step, {f'modes/{k}': v for k, v in stats.items()})
+        if num_generators > 1:
+          per = toy.generator_statistics(images, config.data.mixture, num_generators)
+          print(f"step {step}: modes per generator {per['generator_modes']}, modes won "
+                f"{per['generator_modes_won']}", flush=True)
         picture = toy.scatter_image(images, config.data.mixture)
         summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), picture)
         writer.image(step, 'samples', picture)
@@ -270,6 +275,12 @@ class Trainer:
                                        value_range=vr)
         summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
         writer.image(step, 'samples_per_slot', slot_grid)
+      if num_generators > 1:  # MAD-GAN: one row per generator, the same z in each column
+        g_in = sampling.generator_grid_inputs(z_fixed[:config.slot_grid_cols], num_generators)
+        rows = sampling.rows_by_generator(generate(single, g_in), num_generators)
+        gen_grid = summary.image_grid(rows, rows=num_generators, value_range=vr)
+        summary.write_png(os.path.join(samples_dir, f'generators_{step:07d}.png'), gen_grid)
+        writer.image(step, 'samples_per_generator', gen_grid)
       writer.flush()
 
     def evaluate(step, st):

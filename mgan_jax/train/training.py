@@ -169,11 +169,18 @@ def make_setup(config, num_replicas: int) -> Setup:
       models.build_models, config.model, key_dim=key_dim, num_logits=head.num_logits(),
       minibatch_kernels=opts['minibatch_kernels'],
       minibatch_kernel_dim=opts['minibatch_kernel_dim'],
-      generator_norm=f'vbn:{reference}' if reference else None)
+      generator_norm=f'vbn:{reference}' if reference else None,
+      num_generators=head.num_generators(),
+      share_layers=bool((config.get('madgan') or {}).get('share_layers', False)))
   d_train, g_train = build(train=True, bn_axis_name=axis)
   d_eval, g_eval = build(train=False)
   data = config.data
-  improved.check(config, models.layer_names(d_eval, data.shape))
+  d_layers = models.layer_names(d_eval, data.shape)
+  improved.check(config, d_layers)
+  phi = head.similarity_layer()
+  if phi and phi != 'generator' and phi not in d_layers:
+    raise ValueError(f'madgan.similarity_layer={phi!r} is not a layer of this discriminator; '
+                     f"its layers: {', '.join(d_layers)} (or 'generator': G's output)")
   g_lr = config.optim.get('g_learning_rate', -1.0)
   g_lr = config.optim.learning_rate if g_lr < 0 else g_lr
   return Setup(
@@ -196,7 +203,7 @@ def init_state(setup: Setup, rng: jax.Array) -> TrainState:
     # Virtual batch norm's reference batch: generator inputs drawn once, with the head's
     # conditioning from its initial state.
     extras['vbn_reference'] = sampling.generator_inputs(setup, memory, k_ref, reference)[0]
-  z = jnp.zeros((2, setup.generator_input_dim), jnp.float32)
+  z = jnp.zeros((2 * setup.head.num_generators(), setup.generator_input_dim), jnp.float32)
   d_vars = setup.d_eval.init(k_d, x)
   g_vars = setup.g_eval.init(k_g, _with_reference(z, extras))
   d_params, g_params = d_vars['params'], g_vars['params']
@@ -237,11 +244,15 @@ def _apply(module, params, stats, x, mutable: bool):
   return module.apply(variables, x), stats
 
 
-def _apply_with_layer(module, params, stats, x, layer: str):
-  """``(module(x), new batch statistics, the output of layer ``layer``)``."""
+def _apply_with_layers(module, params, stats, x, layers):
+  """``(module(x), new batch statistics, {name: the output of that layer})``."""
   variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+  if not layers:
+    out, stats = _apply(module, params, stats, x, True)
+    return out, stats, {}
   out, new = module.apply(variables, x, mutable=['batch_stats', 'intermediates'])
-  return out, new.get('batch_stats', stats), models.sown_layer(new['intermediates'], layer)
+  return out, new.get('batch_stats', stats), {
+      name: models.sown_layer(new['intermediates'], name) for name in layers}
 
 
 def _rows(a, b):
@@ -267,6 +278,9 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
   kind = config.loss
   opts = setup.improved or improved.defaults()
   fm_layer = opts['feature_matching']
+  phi_layer = head.similarity_layer()  # MAD-GAN-Sim's phi: a D layer, or 'generator'
+  g_layers = tuple(sorted({name for name in (fm_layer, phi_layer)
+                           if name and name != 'generator'}))
   hist_weight = opts['historical_averaging']
   real_target = opts['label_smoothing']
 
@@ -326,7 +340,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
       penalty = head.penalty(f_fake, cond) + history(d_params, 'd_average')
-      loss = improved.smoothed_d_loss(real, fake_out, kind, real_target)
+      loss = head.discriminator_loss(real, fake_out, head_aux, kind, real_target)
       loss = unsupervised_weight * loss + penalty
       label_metrics = {}
       if head.needs_labels():  # the supervised part, on the labelled batch
@@ -347,25 +361,26 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
 
     # --- Generator update, with fresh z and conditioning from the updated head. ---
     if fm_layer:  # the real images' layer output, with the updated discriminator
-      _, _, layer_real = _apply_with_layer(setup.d_train, d_params, d_stats, x_real, fm_layer)
+      _, _, layer_real = _apply_with_layers(setup.d_train, d_params, d_stats, x_real,
+                                            (fm_layer,))
 
     def g_loss_fn(g_params):
       fake, stats, cond = generate(g_params, g_stats, head_state, extras, k_g)
-      if fm_layer:
-        (f_fake, l_fake), _, layer_fake = _apply_with_layer(setup.d_train, d_params, d_stats,
-                                                            fake, fm_layer)
-      else:
-        (f_fake, l_fake), _ = _apply(setup.d_train, d_params, d_stats, fake, True)
+      (f_fake, l_fake), _, layer_fake = _apply_with_layers(setup.d_train, d_params, d_stats,
+                                                           fake, g_layers)
       out, aux = head.d_outputs(head_state, f_fake, l_fake)
       penalty = head.penalty(f_fake, cond) + history(g_params, 'g_average')
       if fm_layer:
-        adversarial = improved.feature_matching_loss(layer_real, layer_fake, axis)
+        adversarial = improved.feature_matching_loss(layer_real[fm_layer],
+                                                     layer_fake[fm_layer], axis)
       else:
         adversarial = losses.generator_loss(out, kind)
-      return adversarial + penalty, (stats, aux, out.prob, penalty)
+      phi = fake if phi_layer == 'generator' else layer_fake.get(phi_layer)
+      extra, extra_metrics = head.generator_extra(out, aux, phi)
+      return adversarial + penalty + extra, (stats, aux, out.prob, penalty, extra_metrics)
 
     (g_loss, aux), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
-    g_stats, g_head_aux, g_fake, g_penalty = aux
+    g_stats, g_head_aux, g_fake, g_penalty, extra_metrics = aux
     g_grads = mean(g_grads)
     updates, g_opt = setup.g_tx.update(g_grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
@@ -382,6 +397,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
         'd_grad_norm': optax.tree.norm(d_grads), 'g_grad_norm': optax.tree.norm(g_grads),
         **head_metrics, **head.output_metrics(g_head_aux),
         **{k: mean(v) for k, v in label_metrics.items()},
+        **{k: mean(v) for k, v in extra_metrics.items()},
     }
     if hist_weight > 0:
       extras = dict(extras,
