@@ -1,11 +1,14 @@
-r"""Images/s of the full train step, MemoryGAN next to the DCGAN step with identical networks.
+r"""Images/s of the full train step, MemoryGAN next to the DCGAN step with identical networks
+(and MAD-GAN's, with ``--models``).
 
     python -m benchmarks.train_step --config=fashion [--steps=100] [--config.batch_size=64]
     python -m benchmarks.train_step --config=cifar10 --synthetic_data   # no data set needed
+    python -m benchmarks.train_step --config=fashion --models=memorygan,dcgan,madgan,madgan_sim
 
-Both steps are built from the same config (the DCGAN one with model.kind='dcgan': the same
-nets, a logit head instead of the memory), compiled, warmed up, then timed in one process
-on the same data, alternating blocks of steps so that both see the same machine load.
+Every step is built from the same config, only ``model.kind`` differing (DCGAN: the same
+nets, a logit head instead of the memory; MAD-GAN: k generators as ``config.madgan`` says,
+a (k+1)-way head; MAD-GAN-Sim: with its similarity term), compiled, warmed up, then timed in
+one process on the same data, alternating blocks of steps so that all see the same load.
 Prints the device kind, device count, batch, step time, images/s, the memory's overhead
 (ratio of step times), XLA's FLOP count per step, and the share of the machine's matmul
 peak that the step achieves (the peak measured in the same run: the best of a few square
@@ -30,6 +33,14 @@ _STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per model (in blocks of 
 _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
 _SYNTHETIC = flags.DEFINE_bool('synthetic_data', False,
                                'Random images of the config shape instead of the data set.')
+MODELS = {
+    'memorygan': {'model.kind': 'memory'},
+    'dcgan': {'model.kind': 'dcgan'},
+    'madgan': {'model.kind': 'madgan', 'madgan.similarity': False},
+    'madgan_sim': {'model.kind': 'madgan', 'madgan.similarity': True},
+}
+_MODELS = flags.DEFINE_list('models', ['memorygan', 'dcgan'],
+                            f'Steps to time side by side: {", ".join(MODELS)}.')
 _PEAK_SIZES = flags.DEFINE_list('peak_sizes', ['1024', '2048', '4096'],
                                 'Square float32 matmul sizes for the peak measurement.')
 
@@ -85,10 +96,16 @@ def main(argv):
       images = np.random.default_rng(0).normal(size=shape).astype(np.float32)
   else:
     images = data.load_images(config.data)
-  dcgan = copy.deepcopy(config)
-  dcgan.model.kind = 'dcgan'
+  unknown = [m for m in _MODELS.value if m not in MODELS]
+  if unknown:
+    raise SystemExit(f'error: unknown model(s) {", ".join(unknown)}; known: '
+                     f'{", ".join(MODELS)}')
   runs = {}
-  for name, cfg in (('memorygan', config), ('dcgan', dcgan)):
+  for name in _MODELS.value:
+    cfg = copy.deepcopy(config)
+    for key, value in MODELS[name].items():
+      section, field = key.split('.')
+      cfg[section][field] = value
     step, state, batch, flops, n = build(cfg, images)
     rng = jax.random.PRNGKey(1)
     t0 = time.perf_counter()
@@ -110,7 +127,7 @@ def main(argv):
   peak, peak_n = matmul_peak([int(n) for n in _PEAK_SIZES.value])
   dev = jax.devices()[0]
   print(f'# {config.data.name}: device {dev.device_kind} ({jax.default_backend()}), '
-        f'{runs["memorygan"]["n"]} device(s), global batch {config.batch_size}, '
+        f'{next(iter(runs.values()))["n"]} device(s), global batch {config.batch_size}, '
         f'jax {jax.__version__}, {"synthetic" if _SYNTHETIC.value else "real"} images')
   print(f'measured matmul peak: {peak / 1e9:.1f} GFLOP/s (float32, {peak_n}x{peak_n}, '
         f'one device)')
@@ -125,9 +142,12 @@ def main(argv):
     else:
       flops = 'n/a | n/a | n/a'
     print(f"| {name} | {1e3 * t:.1f} | {config.batch_size / t:.0f} | {1 / t:.2f} | {flops} |")
-  ratio = np.median(runs['memorygan']['times']) / np.median(runs['dcgan']['times'])
-  print(f'memory overhead: MemoryGAN step / DCGAN step = {ratio:.3f} '
-        f'({100 * (ratio - 1):+.1f}%)')
+  if 'dcgan' in runs:
+    base = np.median(runs['dcgan']['times'])
+    for name, r in runs.items():
+      if name != 'dcgan':
+        ratio = np.median(r['times']) / base
+        print(f'{name} step / DCGAN step = {ratio:.3f} ({100 * (ratio - 1):+.1f}%)')
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ Reads the run's config from WORKDIR/config.json and writes, into WORKDIR/final_s
 * slots.png          MemoryGAN only: one row per most used real slot (the --rows slots with
                      the largest h*v), --cols fixed z per row: what each slot has learned;
 * slot_hist.png      MemoryGAN only: h of the 64 most used slots, sorted (blue real, red fake);
+* generators.png     MAD-GAN only: one row per generator, the same --cols z in every row;
 * samples.npy        the --num samples as float32 [num, H, W, C].
 """
 
@@ -72,7 +73,11 @@ def main(argv):
   vr = sampling.value_range(config.data.image_range)
 
   rng = jax.random.PRNGKey(_SEED.value)
-  g_in, _ = sampling.generator_inputs(setup, state.memory, rng, _NUM.value)
+  k = setup.head.num_generators()
+  num = -(-_NUM.value // k) * k  # MAD-GAN: every generator an equal share
+  if num != _NUM.value:
+    print(f'--num={_NUM.value} rounded up to {num}, a multiple of the {k} generators')
+  g_in, _ = sampling.generator_inputs(setup, state.memory, rng, num)
   images = np.asarray(generate(state, g_in))
   np.save(os.path.join(outdir, 'samples.npy'), images)
   summary.write_png(os.path.join(outdir, 'samples.png'), summary.image_grid(images, value_range=vr))
@@ -94,6 +99,12 @@ def main(argv):
     with open(os.path.join(outdir, 'memory.json'), 'w') as f:
       json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(), **d}, f, indent=2)
     written += ['slots.png', 'slot_hist.png', 'memory.json']
+  if k > 1:
+    z = sampling.draw_z(jax.random.fold_in(rng, 2), _COLS.value, setup.z_dim)
+    rows = sampling.rows_by_generator(generate(state, sampling.generator_grid_inputs(z, k)), k)
+    summary.write_png(os.path.join(outdir, 'generators.png'),
+                      summary.image_grid(rows, rows=k, value_range=vr))
+    written.append('generators.png')
   print(f'Wrote {", ".join(written)} for step {step} to {outdir}')
 
 
