@@ -38,9 +38,8 @@ def test_the_k_plus_1_way_discriminator_loss_equals_numpy(alpha):
   np.testing.assert_allclose(loss, ref.discriminator_loss(logits_real, logits_fake, alpha),
                              rtol=1e-5)
   # D(x) is the softmax's real column.
-  np.testing.assert_allclose(out.prob, ref.softmax(np.concatenate([logits_real,
-                                                                    logits_fake]))[:, -1],
-                             rtol=1e-5)
+  both = np.concatenate([logits_real, logits_fake])
+  np.testing.assert_allclose(out.prob, ref.softmax(both)[:, -1], rtol=1e-5)
 
 
 def test_the_similarity_term_equals_numpy():

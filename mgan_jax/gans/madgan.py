@@ -190,8 +190,8 @@ class MultiGeneratorHead(base.BinaryHead):
     del fake, kind
     real_loss = -jnp.mean(real.log_prob)
     if real_target < 1.0:
-      real_loss = real_loss + (1.0 - real_target) * (jnp.mean(real.log_prob)
-                                                      - jnp.mean(real.log_not))
+      smoothing = jnp.mean(real.log_prob) - jnp.mean(real.log_not)
+      real_loss = real_loss + (1.0 - real_target) * smoothing
     return real_loss + discriminator_fake_loss(aux[real.prob.shape[0]:])
 
   def penalty(self, features_fake, cond):
