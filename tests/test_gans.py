@@ -21,7 +21,7 @@ def config_of(kind):
 def test_unknown_kind_lists_the_known_heads():
   config = config_of('dcgan')
   config.model.kind = 'vae'
-  known = r"\['dcgan', 'memory', 'semisup'\]"
+  known = r"\['dcgan', 'madgan', 'memory', 'semisup'\]"
   with pytest.raises(ValueError, match=r"unknown model.kind 'vae'; known: " + known):
     gans.make_head(config)
 

@@ -325,13 +325,26 @@ class PerGenerator(nn.Module):
   module_cls: Callable
   k: int
   kwargs: tuple = ()   # (name, value) pairs of module_cls's fields
+  # True: every copy sees every row and row r keeps copy r mod k's output. For a last layer
+  # (no batch statistics) this is the same function, and XLA runs it as one layer with k
+  # times the output features instead of a k-group convolution (2.2x faster fashion step
+  # on a CPU; the layer is a small share of the step's FLOPs).
+  broadcast: bool = False
 
   @nn.compact
   def __call__(self, x):
     stacked = nn.vmap(self.module_cls,
                       variable_axes={'params': 0, 'batch_stats': 0, 'intermediates': 0},
-                      split_rngs={'params': True}, in_axes=0, out_axes=0, axis_size=self.k)
-    return ungroup_rows(stacked(**dict(self.kwargs), name='stack')(group_rows(x, self.k)))
+                      split_rngs={'params': True}, in_axes=None if self.broadcast else 0,
+                      out_axes=0, axis_size=self.k)
+    module = stacked(**dict(self.kwargs), name='stack')
+    if not self.broadcast:
+      return ungroup_rows(module(group_rows(x, self.k)))
+    group_rows(x[:, None], self.k)  # the same refusal of a row count k does not divide
+    out = module(x)                                               # [k, B, ...]
+    mine = jnp.arange(self.k)[:, None] == jnp.arange(x.shape[0])[None] % self.k
+    return jnp.sum(jnp.where(mine.reshape(mine.shape + (1,) * (out.ndim - 2)), out, 0.0),
+                   axis=0)
 
 
 def last_layer(num_generators: int, module_cls: Callable, **kwargs):
@@ -339,4 +352,5 @@ def last_layer(num_generators: int, module_cls: Callable, **kwargs):
   copies (:class:`PerGenerator`; MAD-GAN's generators sharing every other layer)."""
   if num_generators <= 1:
     return module_cls(**kwargs)
-  return PerGenerator(module_cls, num_generators, tuple(sorted(kwargs.items())))
+  return PerGenerator(module_cls, num_generators, tuple(sorted(kwargs.items())),
+                      broadcast=True)
