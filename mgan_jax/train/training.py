@@ -171,7 +171,8 @@ def make_setup(config, num_replicas: int) -> Setup:
       minibatch_kernel_dim=opts['minibatch_kernel_dim'],
       generator_norm=f'vbn:{reference}' if reference else None,
       num_generators=head.num_generators(),
-      share_layers=bool((config.get('madgan') or {}).get('share_layers', False)))
+      share_layers=bool((config.get('madgan') or {}).get('share_layers', False)),
+      generator_stacking=(config.get('madgan') or {}).get('stacking', 'vmap'))
   d_train, g_train = build(train=True, bn_axis_name=axis)
   d_eval, g_eval = build(train=False)
   data = config.data
