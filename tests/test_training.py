@@ -219,6 +219,8 @@ def test_every_config_trains_two_steps(name, tmp_path):
   assert (run / 'samples' / 'step_0000002.png').exists()
   if config.model.kind == 'memory' and config.data.source != 'mixture':
     assert (run / 'samples' / 'slots_0000002.png').exists()  # 2D data: a scatter plot only
+  if config.model.kind == 'madgan' and config.data.source != 'mixture':
+    assert (run / 'samples' / 'generators_0000002.png').exists()  # one row per generator
 
 
 # --------------------------------------------------------------------------------------
