@@ -9,6 +9,9 @@ sample_every steps: modes covered, share within 3 sigma, reverse KL of the mode 
 VEEGAN Table 1 and PacGAN Tables 1-2. Measured here over 5 seeds (`python -m
 experiments.mode_benchmark --config=ring8`, WORKSPACE.md): MemoryGAN 1.8 modes, 0.3% high
 quality; the DCGAN baseline 6.2 modes, 54.4%. About 5 minutes per MemoryGAN seed on 2 cores.
+With the fashion default's memory (`--config.memory.write_rule=proposals
+--config.memory.kappa=10 --config.memory.choose_k=4096 --config.loss=alternative`, all
+models): MemoryGAN 5.6 modes, 40.4%; DCGAN 6.8, 39.6%; MAD-GAN 7.8, 77.5% (WORKSPACE.md).
 """
 
 from experiments.configs import base
