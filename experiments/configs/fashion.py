@@ -12,8 +12,11 @@ reading no real slot), and the non-saturating loss. Measured on this project's 2
 2,000 steps (36 min here, the CPU shared with other work), 2,000 samples in the project's
 classifier features: seed 0 FID 12.96 / precision 0.83 / recall 0.30 / classifier score
 5.45, seed 1 14.84 / 0.82 / 0.25 / 5.31, against the DCGAN baseline's (its best loss, same
-budget) 23.65 / 0.81 / 0.00 / 5.10 and 20.11 / 0.82 / 0.00 / 5.03. Before step 2,000 the
-baseline can lead (seed 1: 18.03 against 23.14 at 1,500). The generator does not yet tie
+budget) 23.65 / 0.81 / 0.00 / 5.10 and 20.11 / 0.82 / 0.00 / 5.03. Seed 2 loses: 43.28 /
+0.69 / 0.03 / 2.64 against the baseline's 31.55 / 0.79 / 0.00 / 3.41, so over three seeds
+the means (23.69 +- 13.9 against 25.10 +- 4.8) show no clear win, and the memory's result
+varies far more with the seed. Before step 2,000 the baseline can lead (seed 1: 18.03
+against 23.14 at 1,500). The generator does not yet tie
 classes to slots (slot purity: 0 of the 10 most used slots >= 0.7).
 The reference code's memory: --config.memory.write_rule=batched --config.memory.kappa=1
 --config.memory.choose_k=128 --config.loss=jsd (its memory collapses to one direction).
