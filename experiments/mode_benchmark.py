@@ -76,7 +76,14 @@ def main(argv):
       evaluator = evaluation.Evaluator(config, seed=seed, pictures=False)
       samples = evaluator.num_samples
       result = evaluator(state, step)
-      results.setdefault(model, []).append({'seed': seed, **result.scores})
+      seconds = float('nan')  # the training's wall time (of its last session, if resumed)
+      try:
+        with open(os.path.join(workdir, 'last_metrics.json')) as f:
+          seconds = float(json.load(f).get('seconds', seconds))
+      except (OSError, ValueError):
+        pass
+      results.setdefault(model, []).append({'seed': seed, 'train_seconds': seconds,
+                                            **result.scores})
       print(f'{model} seed {seed}: ' + ', '.join(f'{k} {result.scores[k]:.4g}' for k in KEYS),
             flush=True)
   summary = {'benchmark': name, 'num_steps': base.num_steps, 'batch_size': base.batch_size,
@@ -84,14 +91,16 @@ def main(argv):
              'per_seed': results, 'mean': {}, 'std': {}}
   lines = [f'# {name}: {base.num_steps} steps, batch {base.batch_size}, {samples:,} samples, '
            f'{len(_SEEDS.value)} seeds (mean +- std)',
-           '| model | modes | high-quality share | reverse KL |', '|---|---|---|---|']
+           '| model | modes | high-quality share | reverse KL | training s per seed (median) |',
+           '|---|---|---|---|---|']
   for model, rows in results.items():
     mean = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
     std = {k: float(np.std([r[k] for r in rows])) for k in KEYS}
     summary['mean'][model], summary['std'][model] = mean, std
     lines.append(f"| {model} | {mean['modes']:.1f} +- {std['modes']:.1f} | "
                  f"{100 * mean['high_quality']:.1f}% +- {100 * std['high_quality']:.1f} | "
-                 f"{mean['reverse_kl']:.3f} +- {std['reverse_kl']:.3f} |")
+                 f"{mean['reverse_kl']:.3f} +- {std['reverse_kl']:.3f} | "
+                 f"{np.median([r['train_seconds'] for r in rows]):.0f} |")
   for model, rows in results.items():
     lines.append(f'{model} per seed: ' + '; '.join(
         f"{r['seed']}: {r['modes']} modes, {100 * r['high_quality']:.1f}%, "
