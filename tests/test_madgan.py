@@ -250,6 +250,24 @@ def test_the_mode_benchmark_compares_madgan_and_its_sim_variant(tmp_path):
   assert 'unknown model(s) gan9; known: memory, dcgan, madgan, madgan_sim' in bad.stderr
 
 
+def test_evaluation_reports_each_generator_for_any_sample_count():
+  from experiments.configs import ring8_madgan
+  from mgan_jax.evaluate import evaluation
+  from tests import tiny
+  config = tiny.shrink(ring8_madgan.get_config())  # k = 4
+  setup = training.make_setup(config, 1)
+  state = training.init_state(setup, jax.random.PRNGKey(0))
+  result = evaluation.Evaluator(config, num_samples=50, pictures=False)(state, step=0)
+  assert result.protocol['num_generated'] == 50  # 52 generated, the last 2 dropped
+  for name in ('generator_modes', 'generator_high_quality', 'generator_modes_won'):
+    assert len(result.scores[name]) == 4
+  fashion_result = evaluation.Evaluator(tiny_madgan(k=4), num_samples=30, reference_size=200,
+                                        pictures=False)(
+      training.init_state(training.make_setup(tiny_madgan(k=4), 1), jax.random.PRNGKey(0)), 0)
+  assert len(fashion_result.scores['generator_majority_class']) == 4
+  assert 'interpolation_off_manifold' not in fashion_result.scores
+
+
 BAD = [
     ({'madgan.num_generators': 3}, 'num_generators=3 must divide the per-device batch'),
     ({'madgan.num_generators': 0}, 'num_generators must be at least 1'),

@@ -81,20 +81,25 @@ def supported(config) -> Optional[str]:
 
 def generator_batches(setup: training.Setup, generate, state, num: int, rng: jax.Array):
   """``(outputs [num, ...], inputs [num, D], slots [num] or None)``: ``num`` samples drawn
-  as in training (z ~ U(-1, 1), slots ~ the real-slot histogram), in batches of 500."""
+  as in training (z ~ U(-1, 1), slots ~ the real-slot histogram), in batches of 500.
+
+  With MAD-GAN's k generators (row r of a batch: generator r mod k) a batch holds a multiple
+  of k rows: 500 rounded down, the last batch rounded up and its extra rows dropped."""
   outputs, inputs, slots = [], [], []
-  for i, start in enumerate(range(0, num, GENERATOR_BATCH)):
-    size = min(GENERATOR_BATCH, num - start)
+  k = setup.head.num_generators()
+  batch = max(GENERATOR_BATCH // k, 1) * k
+  for i, start in enumerate(range(0, num, batch)):
+    size = min(batch, num - start)
     k_z, k_c = jax.random.split(jax.random.fold_in(rng, i))
-    z = sampling.draw_z(k_z, size, setup.z_dim)
+    z = sampling.draw_z(k_z, -(-size // k) * k, setup.z_dim)
     if state.memory is not None:
       idx, keys = mm.sample_keys(state.memory, k_c, size)
       g_in = jnp.concatenate([z, keys], axis=1)
       slots.append(np.asarray(idx))
     else:
       g_in = z
-    outputs.append(np.asarray(generate(state, g_in)))
-    inputs.append(np.asarray(g_in))
+    outputs.append(np.asarray(generate(state, g_in))[:size])
+    inputs.append(np.asarray(g_in)[:size])
   return (np.concatenate(outputs), np.concatenate(inputs),
           np.concatenate(slots) if slots else None)
 
