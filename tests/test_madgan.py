@@ -130,6 +130,21 @@ def test_the_step_losses_recomputed_outside_the_step(similarity):
   assert 0.0 <= metrics[0]['madgan/d_identifies_generator'] <= 1.0
 
 
+def test_phi_can_be_the_generated_sample_itself():
+  config = tiny_madgan(k=2, **{'madgan.similarity': True, 'madgan.similarity_layer': 'generator'})
+  setup = training.make_setup(config, 1)
+  initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
+  _, states, metrics = _steps(config, 1)
+  k_g = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(1), 0), 3)[1]
+  g_in, _ = sampling.generator_inputs(setup, None, k_g, config.batch_size)
+  fake, _ = training.apply_generator(setup.g_train, initial.g_params, initial.g_stats, g_in,
+                                     None, True)
+  variables = {'params': states[0].d_params, 'batch_stats': states[0].d_stats}
+  (_, logits), _ = setup.d_train.apply(variables, fake, mutable=['batch_stats'])
+  want = ref.similarity_violation(ref.softmax(np.float64(logits))[:, -1], np.asarray(fake), 2)
+  np.testing.assert_allclose(metrics[0]['madgan/similarity_violation'], want, rtol=1e-4)
+
+
 def test_with_similarity_the_k_generators_share_each_z():
   config = tiny_madgan(k=4, **{'madgan.similarity': True})
   setup = training.make_setup(config, 1)
