@@ -8,7 +8,11 @@ discriminator.
 
 The per-generator grid (``samples/generators_STEP.png``: one row per generator, one z per
 column) and eval.json's ``generator_majority_class`` / ``generator_majority_share`` show
-what each generator draws. Results: WORKSPACE.md, "MAD-GAN".
+what each generator draws. Measured on the project's 2-core CPU (37 min, the CPU shared),
+2,000 steps, seed 0, 2,000 samples: FID 28.22 / precision 0.77 / recall 0.00 / classifier
+score 3.87, against DCGAN's 23.65 and MemoryGAN's 12.96 at the same step and seed; the four
+generators stayed near-identical (D names a fake's generator for 28% of them, chance 25%).
+WORKSPACE.md, "MAD-GAN".
 """
 
 from experiments.configs import fashion
