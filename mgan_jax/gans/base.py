@@ -1,6 +1,7 @@
-"""What most heads share: the binary GAN objectives on D(x) = p(real | x), one generator,
-one z per generated row. A head that differs (MAD-GAN's (k+1)-way discriminator and k
-generators) overrides these methods; the step calls them on every head."""
+"""What most heads share: no state, no conditioning, nothing added to both losses, the
+binary GAN objectives on D(x) = p(real | x), one generator, one z per generated row. A head
+that differs (MemoryGAN's memory, MAD-GAN's (k+1)-way discriminator and k generators)
+overrides these methods; the step calls them on every head."""
 
 from __future__ import annotations
 
@@ -14,6 +15,32 @@ from mgan_jax.gans import improved, losses
 
 class BinaryHead:
   """Defaults of the :class:`mgan_jax.gans.Head` methods that only some heads change."""
+
+  def cond_dim(self) -> int:
+    return 0
+
+  def needs_labels(self) -> bool:
+    return False
+
+  def init_state(self, rng):
+    del rng
+    return None
+
+  def condition(self, state, rng, num):
+    del state, rng, num
+    return None
+
+  def penalty(self, features_fake, cond) -> jax.Array:
+    del features_fake, cond
+    return jnp.zeros((), jnp.float32)
+
+  def update(self, state, aux, num_groups):
+    del aux, num_groups
+    return state, {}
+
+  def output_metrics(self, aux) -> dict:
+    del aux
+    return {}
 
   def discriminator_loss(self, real: losses.DOutput, fake: losses.DOutput, aux, kind: str,
                          real_target: float) -> jax.Array:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax.numpy as jnp
 
 from mgan_jax.gans import base, losses
 
@@ -24,35 +23,9 @@ class LogitHead(base.BinaryHead):
   def validate(self, config, num_replicas):
     del config, num_replicas
 
-  def cond_dim(self):
-    return 0
-
-  def needs_labels(self):
-    return False
-
   def num_logits(self):
     return 1
-
-  def init_state(self, rng):
-    del rng
-    return None
-
-  def condition(self, state, rng, num):
-    del state, rng, num
-    return None
 
   def d_outputs(self, state, features, logits):
     del state, features
     return losses.from_logit(logits), None
-
-  def penalty(self, features_fake, cond):
-    del features_fake, cond
-    return jnp.zeros((), jnp.float32)
-
-  def update(self, state, aux, num_groups):
-    del aux, num_groups
-    return state, {}
-
-  def output_metrics(self, aux):
-    del aux
-    return {}

@@ -155,14 +155,8 @@ class MultiGeneratorHead(base.BinaryHead):
       raise ValueError(f'madgan.similarity_weight must be 0 or more, got '
                        f'{self.similarity_weight}')
 
-  def cond_dim(self):
-    return 0
-
   def num_logits(self):
     return self.k + 1
-
-  def needs_labels(self):
-    return False
 
   def num_generators(self):
     return self.k
@@ -172,14 +166,6 @@ class MultiGeneratorHead(base.BinaryHead):
 
   def similarity_layer(self):
     return self.phi_layer if self.similarity else None
-
-  def init_state(self, rng):
-    del rng
-    return None
-
-  def condition(self, state, rng, num):
-    del state, rng, num
-    return None
 
   def d_outputs(self, state, features, logits):
     del state, features
@@ -195,10 +181,6 @@ class MultiGeneratorHead(base.BinaryHead):
       real_loss = real_loss + (1.0 - real_target) * smoothing
     return real_loss + discriminator_fake_loss(aux[real.prob.shape[0]:])
 
-  def penalty(self, features_fake, cond):
-    del features_fake, cond
-    return jnp.zeros((), jnp.float32)
-
   def generator_extra(self, fake, aux, phi):
     if not self.similarity:
       return jnp.zeros((), jnp.float32), {}
@@ -212,7 +194,3 @@ class MultiGeneratorHead(base.BinaryHead):
     if self.axis_name is not None:
       share = jax.lax.pmean(share, self.axis_name)
     return state, {'madgan/d_identifies_generator': share}
-
-  def output_metrics(self, aux):
-    del aux
-    return {}

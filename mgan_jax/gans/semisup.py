@@ -90,40 +90,17 @@ class ClassifierHead(base.BinaryHead):
       raise ValueError('model.kind=semisup needs a cross-entropy loss (jsd, alternative or '
                        'reverse_kl), not updown')
 
-  def cond_dim(self):
-    return 0
-
   def num_logits(self):
     return self.num_classes
 
   def needs_labels(self):
     return True
 
-  def init_state(self, rng):
-    del rng
-    return None
-
-  def condition(self, state, rng, num):
-    del state, rng, num
-    return None
-
   def d_outputs(self, state, features, logits):
     del state, features
     return losses.from_logit(unsupervised_logit(logits)), None
-
-  def penalty(self, features_fake, cond):
-    del features_fake, cond
-    return jnp.zeros((), jnp.float32)
 
   def labelled_loss(self, logits, labels):
     """The supervised part of D's loss and its metrics, on the labelled batch."""
     return self.supervised_weight * supervised_loss(logits, labels), {
         'semisup/train_error': error_rate(logits, labels)}
-
-  def update(self, state, aux, num_groups):
-    del aux, num_groups
-    return state, {}
-
-  def output_metrics(self, aux):
-    del aux
-    return {}
