@@ -181,10 +181,11 @@ def test_feature_matching_replaces_the_generator_loss():
   np.testing.assert_allclose(metrics[0]['g_loss'], expected, rtol=1e-4)
 
 
-def test_pmap_step_with_every_technique_equals_the_single_device_step():
-  config = tiny_fashion(batch_size=16, loss='jsd', **{'model.kind': 'dcgan', **ALL_ON})
-  _, single, m1 = _steps(config, 2)
-  _, multi, m8 = _steps(config, 2, devices=8,
+def pmap_and_jit_steps(config, num=2):
+  """``num`` steps on 8 devices and on one from the same state; asserts the replicas stay
+  identical and every state leaf agrees. Returns both runs' metrics (8-device, one-device)."""
+  _, single, m1 = _steps(config, num)
+  _, multi, m8 = _steps(config, num, devices=8,
                         state=trainer.replicate(training.init_state(
                             training.make_setup(config, 1), jax.random.PRNGKey(0)), 8))
   for leaf in jax.tree.leaves(multi[-1]):  # replicas identical
@@ -194,6 +195,12 @@ def test_pmap_step_with_every_technique_equals_the_single_device_step():
               jax.tree.leaves(single[-1]))
   for (path, a), b in pairs:
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=jax.tree_util.keystr(path))
+  return m8, m1
+
+
+def test_pmap_step_with_every_technique_equals_the_single_device_step():
+  config = tiny_fashion(batch_size=16, loss='jsd', **{'model.kind': 'dcgan', **ALL_ON})
+  m8, m1 = pmap_and_jit_steps(config)
   np.testing.assert_allclose(m8[-1]['g_loss'][0], m1[-1]['g_loss'], rtol=1e-4)
 
 

@@ -11,7 +11,7 @@ from mgan_jax.data import toy
 from mgan_jax.gans import madgan
 from mgan_jax.train import sampling, trainer, training
 from tests import numpy_madgan as ref
-from tests.test_improved import _steps
+from tests.test_improved import _steps, pmap_and_jit_steps
 from tests.test_training import fashion_images, run_cli, tiny_fashion
 
 
@@ -199,17 +199,7 @@ def test_swapping_two_generators_parameters_swaps_their_grid_rows(share_layers):
 def test_pmap_step_equals_the_single_device_step():
   # With -Sim: its shared z and its term on top of every part of the plain MAD-GAN step.
   config = tiny_madgan(k=2, batch_size=16, **{'madgan.similarity': True})
-  _, single, m1 = _steps(config, 2)
-  _, multi, m8 = _steps(config, 2, devices=8,
-                        state=trainer.replicate(training.init_state(
-                            training.make_setup(config, 1), jax.random.PRNGKey(0)), 8))
-  for leaf in jax.tree.leaves(multi[-1]):  # replicas identical
-    for d in range(1, 8):
-      np.testing.assert_array_equal(leaf[d], leaf[0])
-  pairs = zip(jax.tree_util.tree_flatten_with_path(trainer.unreplicate(multi[-1]))[0],
-              jax.tree.leaves(single[-1]))
-  for (path, a), b in pairs:
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=jax.tree_util.keystr(path))
+  m8, m1 = pmap_and_jit_steps(config)
   for name in ('d_loss', 'g_loss', 'madgan/d_identifies_generator',
                'madgan/similarity_violation'):
     np.testing.assert_allclose(m8[-1][name][0], m1[-1][name], rtol=1e-4, atol=1e-6)
