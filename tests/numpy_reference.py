@@ -47,7 +47,8 @@ def conditional_topk(mem, q, y, cfg):
   """S_y: top-k over the slots with v = y only (fewer if fewer such slots exist), scored at
   the write's concentration."""
   s = scores(mem['keys'], mem['hist'], q, write_kappa(cfg), cfg.beta)
-  return topk(s, cfg.choose_k, allowed=mem['values'] == y)
+  return topk(s, cfg.write_k if cfg.write_k > 0 else cfg.choose_k,
+              allowed=mem['values'] == y)
 
 
 def is_hit(mem, q, y, cfg):

@@ -59,6 +59,25 @@ def test_rules_with_short_label_sets_ties_and_the_reference_init(rule):
 
 
 @pytest.mark.parametrize('rule', RULES)
+@pytest.mark.parametrize('choose_k,write_k', [(N, 4), (3, 7)])
+def test_a_write_k_other_than_the_read_k_matches_numpy(rule, choose_k, write_k):
+  # The read's S over choose_k slots (every slot: the fashion default) and the write's S_y
+  # over write_k of them.
+  cfg = make_config(write_rule=rule, choose_k=choose_k, write_k=write_k, kappa=4.0,
+                    kappa_write=8.0)
+  assert cfg.write_top_k == write_k
+  mem = random_memory(11)
+  mem = mem.replace(ages=jnp.asarray(np.random.RandomState(11).permutation(N), jnp.int32))
+  q, y = random_batch(11, 6)
+  got, hits = check_against_numpy(cfg, mem, q, y)
+  assert hits.any()
+  if write_k < N // 4:
+    # A write touches at most 6 * write_k slots: the others age, so the LRU stays an order.
+    assert 0 < np.sum(np.asarray(got.ages) == 0) <= 6 * write_k
+    assert np.sum(np.asarray(got.ages) > 0) >= N - 6 * write_k
+
+
+@pytest.mark.parametrize('rule', RULES)
 def test_lru_over_em_and_many_writes_keep_the_invariants(rule):
   cfg = make_config(write_rule=rule, kappa_write=8.0)
   mem = random_memory(6)
@@ -127,6 +146,12 @@ def test_config_refuses_proposals_with_several_em_steps_and_bad_rules():
     make_config(write_rule='authors')
   with pytest.raises(ValueError, match='kappa_write must be > 0'):
     make_config(kappa_write=-1.0)
+  with pytest.raises(ValueError, match='write_k must satisfy'):
+    make_config(write_k=N + 1)
+  with pytest.raises(ValueError, match='write_k must satisfy'):
+    make_config(write_k=-1)
+  assert make_config(choose_k=5).write_top_k == 5
+  assert make_config(choose_k=5, write_k=N).write_top_k == N
   assert make_config(kappa=2.0).write_kappa == 2.0
   assert make_config(kappa=2.0, kappa_write=7.0).write_kappa == 7.0
 

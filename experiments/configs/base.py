@@ -45,7 +45,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.memory = ml_collections.ConfigDict()
   config.memory.num_slots = 4096       # N
   config.memory.key_dim = 256          # M
-  config.memory.choose_k = 128         # k
+  config.memory.choose_k = 128         # k of the read's S
+  config.memory.write_k = 0            # k of the write's S_y (0: the same as choose_k)
   config.memory.alpha = 0.5
   config.memory.beta = 1e-8
   config.memory.kappa = 1.0            # read and hit test

@@ -77,12 +77,13 @@ def top_c(scores: jax.Array, c: int):
 
 def check_shards(config: MemoryConfig, num_shards: int) -> int:
   """Validates a split of the slots over ``num_shards`` devices; returns the slots per device."""
-  n, k = config.num_slots, config.choose_k
+  n = config.num_slots
   if n % num_shards:
     raise ValueError(f'num_slots={n} does not split over {num_shards} devices')
-  if k > n // num_shards:
-    raise ValueError(f'choose_k={k} is more than the {n // num_shards} slots of one device; '
-                     'use fewer devices or a smaller k')
+  for name, k in (('choose_k', config.choose_k), ('write_k', config.write_top_k)):
+    if k > n // num_shards:
+      raise ValueError(f'{name}={k} is more than the {n // num_shards} slots of one device; '
+                       'use fewer devices or a smaller k')
   return n // num_shards
 
 
@@ -127,9 +128,10 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig,
 
 def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
                      config: MemoryConfig):
-  """``S_y``: the top-k slots under ``p(c | x, v_c = y)`` at the write's concentration
-  (SPEC section 3.3). Slots with ``v_i != y`` are excluded (score -inf). Returns
-  ``(indices, valid)``, both [B, k]; ``valid`` is False where fewer than k slots hold y."""
+  """``S_y``: the top-k slots (k = the write's ``write_top_k``) under ``p(c | x, v_c = y)``
+  at the write's concentration (SPEC section 3.3). Slots with ``v_i != y`` are excluded
+  (score -inf). Returns ``(indices, valid)``, both [B, k]; ``valid`` is False where fewer
+  than k slots hold y."""
   check_memory(memory, config)
   check_queries(queries, config)
   check_labels(labels, queries.shape[0])
@@ -139,11 +141,12 @@ def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
 
 
 def _conditional_top(memory, sims, scores, labels, config):
-  """Top-k of the write's scores over the slots of each query's label: (scores, indices)."""
+  """Top-``write_k`` of the write's scores over the slots of each query's label:
+  (scores, indices)."""
   if config.write_kappa != config.kappa:
     scores = config.write_kappa * sims + jnp.log(memory.hist + config.beta)
   same = memory.values[None, :] == labels[:, None].astype(memory.values.dtype)
-  return top_k(jnp.where(same, scores, -jnp.inf), config)
+  return top_k(jnp.where(same, scores, -jnp.inf), config, config.write_top_k)
 
 
 # --------------------------------------------------------------------------------------
@@ -179,7 +182,7 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array, config: Me
   cond, idx = _conditional_top(memory, sims, scores, labels, config)
   cond, (indices, cond_sims, cond_hist) = coll.merge_top(
       cond, (idx + offset, jnp.take_along_axis(sims, idx, 1), memory.hist[idx]),
-      config.choose_k)
+      config.write_top_k)
   plan = WritePlan(queries=queries, labels=labels, hit=hit, cond_indices=indices,
                    cond_valid=jnp.isfinite(cond) & hit[:, None], cond_sims=cond_sims,
                    cond_hist=cond_hist)

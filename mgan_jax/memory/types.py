@@ -38,7 +38,12 @@ class MemoryConfig:
   Attributes:
     num_slots: N, the number of memory slots.
     key_dim: M, the dimension of keys and queries.
-    choose_k: k, the size of the top-k sets S and S_y.
+    choose_k: k, the size of the read's top-k set S (and of S_y unless ``write_k`` is set).
+    write_k: the size of the write's S_y; 0 means the same as ``choose_k`` (SPEC 3). A read
+      over every slot (``choose_k = num_slots``: every read passes a gradient) with a top-k
+      write keeps the write local: with ``S_y`` = every slot of the label, one hit resets
+      the ages of all of them and the LRU has no oldest slot to choose (it takes the lowest
+      indices, the same slots every write).
     alpha: decay of a slot's histogram before an EM update, in (0, 1].
     beta: smoothing inside log(h + beta), > 0.
     kappa: vMF concentration of the read and of the hit test, > 0.
@@ -59,7 +64,7 @@ class MemoryConfig:
       'dense' scatters the responsibilities into a [B, N] matrix and forms the pulls
       ``Gamma^T Q`` as one matmul (best on TPU/GPU and for N up to ~64k); 'sparse' sums over
       the B*k (query, slot) pairs with segment sums (cost independent of N); 'auto' picks
-      'dense' when the slots of one device are at most 64 * choose_k.
+      'dense' when the slots of one device are at most 64 times the write's k.
     topk: 'exact' (lax.top_k, ties to the lower index) or 'approx' (lax.approx_max_k with
       recall target ``approx_recall``: fast on TPU; on CPU XLA computes it exactly).
     approx_recall: the recall target of 'approx', in (0, 1].
@@ -68,6 +73,7 @@ class MemoryConfig:
   num_slots: int = 4096
   key_dim: int = 256
   choose_k: int = 128
+  write_k: int = 0
   alpha: float = 0.5
   beta: float = 1e-8
   kappa: float = 1.0
@@ -86,7 +92,7 @@ class MemoryConfig:
       if not ok:
         raise ValueError(f'MemoryConfig: {message}')
 
-    for name in ('num_slots', 'key_dim', 'choose_k', 'em_steps', 'correct_in_top'):
+    for name in ('num_slots', 'key_dim', 'choose_k', 'write_k', 'em_steps', 'correct_in_top'):
       value = getattr(self, name)
       need(isinstance(value, (int, np.integer)) and not isinstance(value, bool),
            f'{name} must be an integer, got {value!r}')
@@ -99,6 +105,9 @@ class MemoryConfig:
     need(1 <= self.choose_k <= self.num_slots,
          f'choose_k (k) must satisfy 1 <= k <= num_slots (N); got k={self.choose_k}, '
          f'N={self.num_slots}')
+    need(self.write_k == 0 or 1 <= self.write_k <= self.num_slots,
+         f'write_k must satisfy 1 <= write_k <= num_slots (N) (or 0: the same as choose_k); '
+         f'got write_k={self.write_k}, N={self.num_slots}')
     need(1 <= self.correct_in_top <= self.choose_k,
          f'correct_in_top must satisfy 1 <= correct_in_top <= choose_k; got '
          f'{self.correct_in_top} with choose_k={self.choose_k}')
@@ -127,10 +136,15 @@ class MemoryConfig:
     """The write's concentration: ``kappa_write``, or ``kappa`` when that is 0."""
     return self.kappa_write or self.kappa
 
+  @property
+  def write_top_k(self) -> int:
+    """The size of the write's ``S_y``: ``write_k``, or ``choose_k`` when that is 0."""
+    return self.write_k or self.choose_k
+
   def dense_write(self, local_slots: Optional[int] = None) -> bool:
     """Whether the EM sums use the dense [B, n] form for ``n = local_slots`` (default N)."""
     if self.write_impl == 'auto':
-      return (local_slots or self.num_slots) <= 64 * self.choose_k
+      return (local_slots or self.num_slots) <= 64 * self.write_top_k
     return self.write_impl == 'dense'
 
 

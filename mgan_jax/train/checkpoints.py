@@ -28,6 +28,10 @@ STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
               'semisup.num_classes', 'madgan.num_generators', 'madgan.share_layers')
 
 
+# Memory config keys added after runs were saved, with the value that reproduces the old code.
+MEMORY_KEYS_ADDED = {'write_k': 0}
+
+
 class CheckpointMismatchError(RuntimeError):
   """The checkpoint was made by a config with other networks, memory or image shape."""
 
@@ -55,9 +59,11 @@ def config_differences(saved: dict, current: dict) -> list[tuple[str, Any, Any]]
 
 
 def _with_defaults(config: dict) -> dict:
-  """A saved config with the sections added since (runs saved before ``config.improved``
-  existed trained with every technique off)."""
-  return {**config, 'improved': {**improved.defaults(), **config.get('improved', {})},
+  """A saved config with the sections and keys added since, at the values that mean what
+  the older code did (runs saved before ``config.improved`` existed trained with every
+  technique off; before ``memory.write_k``, the write's S_y had ``choose_k`` slots)."""
+  return {**config, 'memory': {**MEMORY_KEYS_ADDED, **config.get('memory', {})},
+          'improved': {**improved.defaults(), **config.get('improved', {})},
           'semisup': {**semisup.defaults(), **config.get('semisup', {})},
           'madgan': {**madgan.defaults(), **config.get('madgan', {})}}
 
