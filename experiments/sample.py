@@ -43,6 +43,12 @@ def key_statistics(memory, top: int = 20) -> dict:
       out[f'{name}_key_cosine_min'] = float(cos.min())
       out[f'{name}_key_cosine_mean'] = float(cos.mean())
   out['top_real_hist'] = np.round(hist[order][:5], 3).tolist()
+  # The layout by slot index, in 8 blocks: which slots the LRU has reached (the initial
+  # memory is real on its first half) and how old they are.
+  ages = np.asarray(memory.ages)
+  blocks = np.array_split(np.arange(len(real)), min(8, len(real)))
+  out['real_share_by_slot_block'] = [round(float(real[b].mean()), 4) for b in blocks]
+  out['mean_age_by_slot_block'] = [round(float(ages[b].mean()), 2) for b in blocks]
   if real.any():
     out['real_hist_median'] = float(np.median(hist[real]))
   if (~real).any():

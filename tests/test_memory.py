@@ -513,6 +513,8 @@ def test_diagnostics_match_numpy():
   np.testing.assert_allclose(d['effective_real_slots'], np.exp(-np.sum(pr * np.log(pr))),
                              rtol=1e-5)
   np.testing.assert_allclose(d['mean_age'], np.mean(mem.ages))
+  np.testing.assert_allclose(d['written_last'], np.mean(np.asarray(mem.ages) == 0))
+  assert 0 < d['written_last'] < 1
   total = sum(int(x) for x in (stats.real_hits, stats.real_misses, stats.fake_hits,
                                stats.fake_misses))
   assert total == 10

@@ -449,6 +449,8 @@ def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
   assert len(report['slots_in_rows']) == 2
   assert -1.0 <= report['top_real_key_cosine_min'] <= report['top_real_key_cosine_mean'] <= 1.0
   assert report['num_real_slots'] > 0 and report['mean_hist'] > 0
+  assert len(report['real_share_by_slot_block']) == len(report['mean_age_by_slot_block']) == 8
+  assert 0 <= report['written_last'] <= 1
 
 
 def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):

@@ -71,8 +71,9 @@ def diagnostics(memory: Memory, stats: Optional[WriteStats] = None,
 
   ``effective_slots`` is exp(entropy of h / sum h), the number of equally used slots with
   the same entropy; ``effective_real_slots`` the same over the real slots' histogram, from
-  which the generator samples. With ``stats`` (a write's), the hit counts and rates and the
-  split threshold; with ``config``, the prior gap's limit 2 kappa.
+  which the generator samples; ``written_last`` the share of slots with age 0. With
+  ``stats`` (a write's), the hit counts and rates and the split threshold; with ``config``,
+  the prior gap's limit 2 kappa.
   """
   hist = memory.hist.astype(jnp.float32)
   real = memory.values.astype(jnp.float32)
@@ -97,6 +98,9 @@ def diagnostics(memory: Memory, stats: Optional[WriteStats] = None,
       'effective_slots': eff,
       'effective_real_slots': eff_real,
       'mean_age': coll.psum(jnp.sum(memory.ages.astype(jnp.float32))) / slots,
+      # Slots the last write touched. Near 1, every age ties and the LRU has no oldest slot
+      # to choose (it takes the lowest indices): a write whose S_y is every slot of a label.
+      'written_last': coll.psum(jnp.sum((memory.ages == 0).astype(jnp.float32))) / slots,
       'hist_mass': coll.psum(jnp.sum(hist)),
       'prior_gap': jnp.log(max_real + beta) - jnp.log(mean_hist + beta),
       'distinct_real_keys': distinct,

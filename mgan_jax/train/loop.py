@@ -136,6 +136,7 @@ def progress_line(step, num_steps, rate, metrics) -> str:
               f"prior gap {metrics['memory/prior_gap']:.2f} "
               f"(2 kappa {metrics['memory/prior_gap_limit']:.0f})",
               f"split kappa {metrics['memory/split_threshold']:.1f}",
+              f"written last {metrics['memory/written_last']:.2f}",
               f"G reads without a real slot {metrics['memory/g_reads_without_real_slot']:.2f}"]
   if 'semisup/supervised_loss' in metrics:
     parts += [f"supervised {metrics['semisup/supervised_loss']:.4f}",
