@@ -22,3 +22,12 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
   os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
+
+
+def pytest_xdist_auto_num_workers(config):
+  """``-n auto`` (setup.cfg): one worker per core, at most 4. The tests are compile-bound
+  (one core each); more workers than cores only share them, and each worker holds its own
+  JAX runtime (about 1-2 GB)."""
+  del config
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return max(1, min(4, cores or 1))

@@ -17,17 +17,19 @@ from mgan_jax.nets import models
 def test_subpixel_deconv_equals_flax_conv_transpose(shape, features):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   reference = nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')
-  params = reference.init(jax.random.PRNGKey(1), x)
+  params = jax.jit(reference.init)(jax.random.PRNGKey(1), x)
   params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
                         params)  # a non-zero bias too
   ours = layers.ConvTranspose4x4(features)
-  shapes = jax.tree.map(jnp.shape, ours.init(jax.random.PRNGKey(1), x))
+  shapes = jax.tree.map(jnp.shape, jax.eval_shape(ours.init, jax.random.PRNGKey(1), x))
   assert shapes == jax.tree.map(jnp.shape, params)
-  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x),
+  # Each side compiled whole (op by op, every operation would compile on its own).
+  np.testing.assert_allclose(jax.jit(ours.apply)(params, x), jax.jit(reference.apply)(params, x),
                              rtol=1e-5, atol=1e-5)
   # ... and its gradients with respect to input and kernel.
-  g_ref = jax.grad(lambda p, x: jnp.sum(jnp.sin(reference.apply(p, x))), (0, 1))(params, x)
-  g_our = jax.grad(lambda p, x: jnp.sum(jnp.sin(ours.apply(p, x))), (0, 1))(params, x)
+  g_ref = jax.jit(jax.grad(lambda p, x: jnp.sum(jnp.sin(reference.apply(p, x))), (0, 1)))(
+      params, x)
+  g_our = jax.jit(jax.grad(lambda p, x: jnp.sum(jnp.sin(ours.apply(p, x))), (0, 1)))(params, x)
   for a, b in zip(jax.tree.leaves(g_our), jax.tree.leaves(g_ref)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
@@ -75,16 +77,18 @@ def test_registry_networks_have_the_right_shapes(image_shape, enc, gen, enc_kwar
   for kind in ('memory', 'dcgan'):
     d, g = models.build_models(_model_config(enc, gen, enc_kwargs, gen_kwargs, kind),
                                key_dim=12, train=True)
-    x = jnp.zeros((3,) + image_shape)
-    d_vars = d.init(jax.random.PRNGKey(0), x)
-    (features, logit), _ = d.apply(d_vars, x, mutable=['batch_stats'])
+    # Shapes only, traced and never compiled (every config's training test runs them).
+    x = jax.ShapeDtypeStruct((3,) + image_shape, jnp.float32)
+    d_vars = jax.eval_shape(d.init, jax.random.PRNGKey(0), x)
+    (features, logit), _ = jax.eval_shape(lambda v, x: d.apply(v, x, mutable=['batch_stats']),
+                                          d_vars, x)
     assert features.shape == (3, 12)
     assert (logit is None) == (kind == 'memory')
     if logit is not None:
       assert logit.shape == (3,)
-    z = jnp.zeros((3, 6))
-    g_vars = g.init(jax.random.PRNGKey(1), z)
-    out, _ = g.apply(g_vars, z, mutable=['batch_stats'])
+    z = jax.ShapeDtypeStruct((3, 6), jnp.float32)
+    g_vars = jax.eval_shape(g.init, jax.random.PRNGKey(1), z)
+    out, _ = jax.eval_shape(lambda v, z: g.apply(v, z, mutable=['batch_stats']), g_vars, z)
     assert out.shape == (3,) + image_shape
 
 

@@ -62,14 +62,14 @@ def restore(config, workdir: str, step: Optional[int] = None) -> Optional[tuple[
   one device, or None. An unreadable checkpoint is reported and skipped, never moved."""
   config = single_device_config(config)
   setup = training.make_setup(config, 1)
-  target = training.init_state(setup, jax.random.PRNGKey(config.seed))
+  target = training.abstract_state(setup)
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                   keep=config.keep_checkpoints, read_only=True)
   try:
     restored = ckpt.restore_latest(target, config, step)
   finally:
     ckpt.close()
-  return None if restored is None else restored[:2]
+  return None if restored is None else (jax.device_put(restored[0]), restored[1])
 
 
 def load_run(workdir: str, step: Optional[int] = None) -> Run:
