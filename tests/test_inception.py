@@ -24,7 +24,7 @@ def test_pool3_and_logits_shapes_for_grey_and_colour_inputs(variables):
   assert probs.shape == (2, inception.NUM_CLASSES) and pool3.shape == (2, inception.FEATURE_DIM)
   np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-5)
   assert np.all(np.asarray(pool3) >= 0) and float(jnp.std(pool3)) > 1e-3  # ReLU, not dead
-  grey = jax.random.uniform(jax.random.PRNGKey(1), (1, 28, 28, 1))
+  grey = jax.random.uniform(jax.random.PRNGKey(1), (2, 32, 32, 1))  # colour: compiled above
   np.testing.assert_allclose(apply(grey)[1], apply(jnp.repeat(grey, 3, -1))[1], rtol=1e-5)
 
 

@@ -6,6 +6,7 @@ score on its softmax).
 ``mgan_jax/evaluate/assets/<dataset>_classifier.msgpack``; :func:`load` reads it back.
 """
 
+import functools
 import os
 from typing import Optional
 
@@ -71,16 +72,17 @@ def load(dataset: str, path: Optional[str] = None):
     return flax.serialization.from_bytes(jax.eval_shape(init_variables), f.read())
 
 
+@jax.jit
+def _apply(variables, images):
+  logits, features = Classifier().apply(variables, images)
+  return jax.nn.softmax(logits), features
+
+
 def make_apply(variables):
-  """A jitted ``images [B, 28, 28, 1] in [0, 1] -> (probabilities, features)`` (eval mode)."""
-  model = Classifier()
-
-  @jax.jit
-  def apply(images):
-    logits, features = model.apply(variables, images)
-    return jax.nn.softmax(logits), features
-
-  return apply
+  """A jitted ``images [B, 28, 28, 1] in [0, 1] -> (probabilities, features)`` (eval mode).
+  The weights are an argument of one module-level compiled function: every caller (the
+  evaluator, the trainer's evaluation, the tests) shares its compilations."""
+  return functools.partial(_apply, jax.device_put(variables))  # on the device once
 
 
 def batched(apply, images, batch: int = 500):

@@ -24,6 +24,7 @@ same images, resize and scaling included.
 """
 
 import collections
+import functools
 import io
 import os
 import pickle
@@ -398,14 +399,15 @@ def preprocess(images: jax.Array) -> jax.Array:
   return 2.0 * images - 1.0
 
 
+@jax.jit
+def _apply(variables, images):
+  pool3, logits = InceptionV3().apply(variables, preprocess(images))
+  return jax.nn.softmax(logits), pool3
+
+
 def make_apply(variables):
   """A jitted ``images [B, H, W, C] in [0, 1] -> (probabilities [B, 1008], pool3 [B, 2048])``,
-  the interface of :func:`mgan_jax.evaluate.classifier.make_apply`."""
-  model = InceptionV3()
-
-  @jax.jit
-  def apply(images):
-    pool3, logits = model.apply(variables, preprocess(images))
-    return jax.nn.softmax(logits), pool3
-
-  return apply
+  the interface of :func:`mgan_jax.evaluate.classifier.make_apply`. The weights are an
+  argument of one module-level compiled function, not constants of a new one: the 24M
+  weights are not folded into the program, and every caller shares its compilations."""
+  return functools.partial(_apply, jax.device_put(variables))  # on the device once
