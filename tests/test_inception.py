@@ -12,6 +12,10 @@ import pytest
 
 from mgan_jax.evaluate import inception
 
+# One worker for the module (setup.cfg, --dist loadgroup): its tests share the compiled
+# Inception-v3 (a module-level jit; ~20 s to compile one input shape on a CPU).
+pytestmark = pytest.mark.xdist_group('inception')
+
 
 @pytest.fixture(scope='module')
 def variables():

@@ -22,6 +22,7 @@ from mgan_jax import memory as mm
 from mgan_jax.train import trainer
 from mgan_jax.train import training
 from tests import tiny
+from tests.conftest import FAST_COMPILE
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_FASHION = str(ROOT / 'tests' / 'configs' / 'tiny_fashion.py')
@@ -38,7 +39,7 @@ def fashion_images():
 
 def run_cli(*args, module='experiments.train', timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  env['XLA_FLAGS'] = ''  # one device: the subprocesses stand for a user's plain run
+  env['XLA_FLAGS'] = FAST_COMPILE  # one device: the subprocesses stand for a user's plain run
   return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
@@ -242,7 +243,7 @@ def _checkpoint_state(workdir, step):
 
 def _train_until_signalled(workdir, sig):
   """Starts the train command, sends ``sig`` once it trains; returns the step it stopped at."""
-  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS='')
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=FAST_COMPILE)
   proc = subprocess.Popen(
       [sys.executable, '-m', 'experiments.train', f'--config={TINY_FASHION}',
        f'--workdir={workdir}', '--config.num_steps=100000', '--config.checkpoint_every=100000'],
@@ -437,6 +438,7 @@ def tiny_run(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.xdist_group('tiny_run')  # one worker builds the module's run
 def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
   r = run_cli(f'--workdir={tiny_run}', '--rows=2', '--cols=3', '--num=6',
               module='experiments.sample')
@@ -453,6 +455,7 @@ def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
   assert 0 <= report['written_last'] <= 1
 
 
+@pytest.mark.xdist_group('tiny_run')  # one worker builds the module's run
 def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):
   r = run_cli(f'--workdir={tiny_run}', '--num_samples=60', '--reference_size=2000',
               module='experiments.evaluate')
@@ -470,6 +473,7 @@ def test_evaluate_command_writes_scores_with_their_protocol(tiny_run):
   assert protocol['checkpoint_step'] == 2 and 'test accuracy 0.92' in protocol['feature_extractor']
 
 
+@pytest.mark.xdist_group('tiny_run')  # one worker builds the module's run
 def test_evaluate_command_names_missing_steps(tiny_run):
   r = run_cli(f'--workdir={tiny_run}', '--step=5', module='experiments.evaluate')
   assert r.returncode == 1 and 'Traceback' not in r.stderr
