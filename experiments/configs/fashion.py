@@ -17,7 +17,12 @@ budget) 23.65 / 0.81 / 0.00 / 5.10 and 20.11 / 0.82 / 0.00 / 5.03. Seed 2 loses:
 the means (23.69 +- 13.9 against 25.10 +- 4.8) show no clear win, and the memory's result
 varies far more with the seed. Before step 2,000 the baseline can lead (seed 1: 18.03
 against 23.14 at 1,500). The generator does not yet tie
-classes to slots (slot purity: 0 of the 10 most used slots >= 0.7).
+classes to slots (slot purity: 0 of the 10 most used slots >= 0.7). Seed 3: 28.23 (no
+baseline run yet). With choose_k = N the write's S_y is every slot of a label, so every
+age is 0 after each write and the LRU only ever takes the lowest-index slots (measured on
+the seeds' checkpoints). `--config.memory.write_k=128` keeps the read over every slot and
+writes the top 128: on seed 2, FID 13.89 at step 2,000 (the default 43.28, DCGAN 31.55);
+other seeds not yet run, so the default is unchanged.
 The reference code's memory: --config.memory.write_rule=batched --config.memory.kappa=1
 --config.memory.choose_k=128 --config.loss=jsd (its memory collapses to one direction).
 """
