@@ -35,6 +35,44 @@ def test_slot_purity_counts_the_majority_class_of_each_most_used_real_slot():
   assert majority == [2, 6, 4, 8] if share_high < 0.5 else [9] * 4
 
 
+def test_most_used_real_slots_rank_by_data_usage_then_histogram_then_index():
+  hist = np.array([1, 2, 2, 2, 2, 9, 2, 0], np.float32)
+  values = np.array([1, 1, 1, 1, 0, 1, 1, 1], np.int32)
+  memory = mm.Memory(keys=np.eye(8, dtype=np.float32), values=values,
+                     ages=np.zeros(8, np.int32), hist=hist)
+  # By h v alone: 5 first, then the tied h = 2 real slots by index; fake 4 and h = 0 slot 7
+  # never.
+  assert evaluation.most_used_real_slots(memory, num=10) == [5, 1, 2, 3, 6, 0]
+  usage = np.array([4, 0, 4, 7, 9, 1, 0, 5])
+  # By use: 3 (7 images), then 0 and 2 tie on 4 (2 has the larger h), 5; unused slots and
+  # the fake slot 4 (9 images: usage of a fake slot cannot happen, but is ignored) are left
+  # out, and so is slot 7 (h = 0: the generator never draws it).
+  assert evaluation.most_used_real_slots(memory, usage, num=10) == [3, 2, 0, 5]
+  assert evaluation.most_used_real_slots(memory, usage, num=2) == [3, 2]
+
+
+def test_slot_data_purity_is_the_majority_label_share_per_slot():
+  first = np.array([3, 3, 3, 5, 5, 1, 3, 5, 5, 5])
+  labels = np.array([2, 2, 7, 1, 1, 0, 2, 4, 1, 4])
+  purity, majority = evaluation.slot_data_purity(first, labels, [3, 5, 9])
+  np.testing.assert_allclose(purity[:2], [3 / 4, 3 / 5])
+  assert np.isnan(purity[2])
+  assert majority == [2, 1, -1]
+
+
+def test_slot_purity_takes_the_slots_it_is_given():
+  z_dim, m = 2, 6
+  memory = mm.Memory(keys=np.eye(m, dtype=np.float32), values=np.ones(m, np.int32),
+                     ages=np.zeros(m, np.int32), hist=np.ones(m, np.float32))
+
+  def classify(x):  # the key's index is the class: every slot is pure
+    return np.eye(10)[np.argmax(x[:, z_dim:], axis=1)]
+
+  slots, purity, majority = evaluation.slot_purity(lambda x: x, classify, memory, z_dim,
+                                                   per_slot=20, slots=[4, 1])
+  assert slots == [4, 1] and purity == [1.0, 1.0] and majority == [4, 1]
+
+
 def test_interpolation_share_counts_uncertain_in_between_images():
   # "Images" are the inputs themselves; the classifier is unsure (top probability 0.4)
   # where |x0| < 0.3 and sure (0.9) elsewhere; class = sign of x0.
@@ -100,6 +138,15 @@ def test_evaluator_scores_fashion_and_never_changes_the_state():
   assert result.scores['test_set_off_manifold'] < 0.05   # the classifier is sure of real data
   assert result.protocol['checkpoint_step'] == 7 and result.protocol['num_generated'] == 120
   assert result.protocol['reference_size'] == 2000
+  # Slot purity ranks real slots by the test images that pick them first (2,000 here).
+  sc = result.scores
+  slots = sc['slot_purity_slots']
+  assert 1 <= len(slots) <= 10 and np.all(np.asarray(state.memory.values)[slots] == 1)
+  assert sorted(sc['slot_purity_slot_images'], reverse=True) == sc['slot_purity_slot_images']
+  used = sum(sc['slot_purity_slot_images'])
+  assert used == 2000 if sc['real_slots_used_by_test_images'] <= 10 else used < 2000
+  assert all(0 < p <= 1 for p in sc['slot_data_purity'])
+  assert len(sc['slot_data_majority_label']) == len(slots)
   assert {'samples', 'slots', 'slot_histogram'} <= set(result.pictures)
   assert result.pictures['slots'].shape[0] == 2 * 29 + 1  # slot_grid_rows = 2 rows of 28 + pad
 

@@ -521,6 +521,26 @@ def test_diagnostics_match_numpy():
   np.testing.assert_allclose(d['hit_rate'], (int(stats.real_hits) + int(stats.fake_hits)) / 10)
 
 
+def test_best_real_slot_and_usage_match_numpy():
+  cfg = make_config(kappa=3.0)
+  mem = random_memory(24)
+  q, _ = random_batch(24, 40)
+  best = np.asarray(jax.jit(mm.health.best_real_slot, static_argnums=2)(mem, q, cfg))
+  keys, h, v = (np.asarray(x, np.float64) for x in (mem.keys, mem.hist, mem.values))
+  scores = 3.0 * np.asarray(q, np.float64) @ keys.T + np.log(h + cfg.beta)
+  scores[:, v == 0] = -np.inf
+  want = scores.argmax(1)
+  np.testing.assert_array_equal(best, want)
+  assert np.all(v[best] == 1)
+  usage = np.asarray(mm.health.real_slot_usage(mem, q, cfg))
+  np.testing.assert_array_equal(usage, np.bincount(want, minlength=N))
+  assert usage.sum() == 40 and np.all(usage[v == 0] == 0)
+  # No real slot: no best slot, no usage.
+  none = dataclasses.replace(mem, values=jnp.zeros_like(mem.values))
+  assert np.all(np.asarray(mm.health.best_real_slot(none, q, cfg)) == -1)
+  assert np.asarray(mm.health.real_slot_usage(none, q, cfg)).sum() == 0
+
+
 # --------------------------------------------------------------------------------------
 # Bad input.
 

@@ -32,6 +32,7 @@ from mgan_jax.train import runs, sampling, summary, training
 
 GENERATOR_BATCH = 500
 BN_STAT_IMAGES = 5000  # training images for the K+1 classifier's batch-norm statistics
+SLOT_USAGE_IMAGES = 5000  # test images that rank the memory's slots by use
 
 
 class EvaluationUnavailable(ValueError):
@@ -133,14 +134,30 @@ def interpolation_discontinuity(generate_fn, classify, inputs: np.ndarray,
   return share, paths[:8].reshape(-1, inputs.shape[1])
 
 
-def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
-                per_slot: int = 100, seed: int = 0):
-  """For each of the ``num_slots`` most used real slots (largest ``h v``), the share of
-  ``per_slot`` samples ``G([z, K_c])`` (z ~ U(-1, 1)) in the classifier's majority class:
-  1 when a slot generates one class, ~1/10 when it ignores the slot. Returns
-  ``(slots, purity, majority_class)`` as lists, most used slot first."""
+def most_used_real_slots(memory: mm.Memory, usage: Optional[np.ndarray] = None,
+                         num: int = 10) -> list[int]:
+  """The ``num`` most used real slots, most used first: by ``usage`` (how many real test
+  images pick the slot first, :func:`mm.health.real_slot_usage`) when given, then by
+  ``h v``, then by the lower index. Slots no image picks are left out when ``usage`` is
+  given; slots with ``h v = 0`` always."""
   weight = np.asarray(memory.hist, np.float64) * np.asarray(memory.values)
-  slots = [int(i) for i in np.argsort(-weight, kind='stable')[:num_slots] if weight[i] > 0]
+  if usage is None:
+    order = np.lexsort((np.arange(len(weight)), -weight))
+    return [int(i) for i in order if weight[i] > 0][:num]
+  usage = np.asarray(usage)
+  order = np.lexsort((np.arange(len(weight)), -weight, -usage))
+  return [int(i) for i in order if usage[i] > 0 and weight[i] > 0][:num]
+
+
+def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
+                per_slot: int = 100, seed: int = 0, slots: Optional[list[int]] = None):
+  """For each of ``slots`` (default: the ``num_slots`` most used real slots by ``h v``), the
+  share of ``per_slot`` samples ``G([z, K_c])`` (z ~ U(-1, 1)) in the classifier's majority
+  class: 1 when a slot generates one class, ~1/10 when it ignores the slot. Returns
+  ``(slots, purity, majority_class)`` as lists, in the order of ``slots``."""
+  if slots is None:
+    slots = most_used_real_slots(memory, num=num_slots)
+  slots = [int(c) for c in slots]
   if not slots:
     return [], [], []
   z = np.asarray(sampling.draw_z(jax.random.PRNGKey(seed), per_slot, z_dim))
@@ -153,6 +170,21 @@ def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slo
     purity.append(float(counts.max() / per_slot))
     majority.append(int(counts.argmax()))
   return slots, purity, majority
+
+
+def slot_data_purity(first_slot: np.ndarray, labels: np.ndarray, slots):
+  """For each slot of ``slots``, among the real images whose best real slot it is
+  (``first_slot [n]``), the share of their majority label and that label: how cleanly the
+  memory itself clusters the data, apart from what the generator makes of the slot.
+  Returns ``(purity, majority_label)`` lists; a slot no image picks gets ``(nan, -1)``."""
+  purity, majority = [], []
+  num_labels = int(labels.max()) + 1 if len(labels) else 1
+  for c in slots:
+    counts = np.bincount(labels[first_slot == c], minlength=num_labels)
+    total = counts.sum()
+    purity.append(float(counts.max() / total) if total else float('nan'))
+    majority.append(int(counts.argmax()) if total else -1)
+  return purity, majority
 
 
 def slot_histogram_image(memory: mm.Memory, num: int = 64, height: int = 96) -> np.ndarray:
@@ -295,6 +327,30 @@ class Evaluator:
     self.reference_size = len(real)
     self.real_probs, self.real_feats = classifier.batched(
         self.feature_apply, real.astype(np.float32) / 255.0, batch)
+    self.slot_images = self.slot_labels = None
+    if self.setup.uses_memory and self.kind in ('fashion', 'mnist'):
+      # Which slots the test data uses, and how cleanly by class (slot purity's ranking).
+      count = min(SLOT_USAGE_IMAGES, len(real))
+      self.slot_images = real[:count]
+      if config.data.source in data.LABELLED_SOURCES:
+        self.slot_labels = data.load_labelled(config.data, 'test')[1][:count]
+      self._queries = jax.jit(self._discriminator_queries)
+
+  def _discriminator_queries(self, params, stats, images):
+    x = sampling.preprocess(images, self.config.data.image_range)
+    variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+    return mm.normalize(self.setup.d_eval.apply(variables, x)[0])
+
+  def best_real_slots(self, state) -> np.ndarray:
+    """Each of the first ``SLOT_USAGE_IMAGES`` test images' best real slot
+    (:func:`mm.health.best_real_slot`; the discriminator in inference mode), [n]."""
+    best = []
+    for i in range(0, len(self.slot_images), GENERATOR_BATCH):
+      q = self._queries(state.d_params, state.d_stats,
+                        jnp.asarray(self.slot_images[i:i + GENERATOR_BATCH]))
+      best.append(np.asarray(mm.health.best_real_slot(state.memory, q,
+                                                      self.setup.memory_config)))
+    return np.concatenate(best)
 
   def _modes(self, images):
     """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""
@@ -385,18 +441,7 @@ class Evaluator:
               'evenly between their generator inputs (endpoints excluded); off manifold = '
               'top class probability < 0.5')
         if state.memory is not None:
-          used, purity, majority = slot_purity(generate_fn, classify, state.memory,
-                                               self.setup.z_dim, seed=self.seed)
-          scores.update({'slot_purity': [round(p, 4) for p in purity],
-                         'slot_purity_majority_class': majority,
-                         'slot_purity_slots': used,
-                         'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity)),
-                         # Purity means something only if the slots differ: a generator that
-                         # ignores its slot and draws one class is pure on every slot.
-                         'slot_purity_distinct_classes': len(set(majority))})
-          protocol['slot_purity'] = (
-              'the 10 most used real slots (largest h v); 100 samples G([z, K_c]) each, '
-              'z ~ U(-1, 1); purity = share of the classifier\'s majority class')
+          scores.update(self._slot_scores(state, generate_fn, classify, protocol))
       if self.pictures:
         pictures['samples'] = summary.image_grid(fake[:64])
         if len(strip):
@@ -428,6 +473,41 @@ class Evaluator:
       if self.pictures:
         pictures['slot_histogram'] = slot_histogram_image(state.memory)
     return Result(scores=scores, protocol=protocol, pictures=pictures)
+
+  def _slot_scores(self, state, generate_fn, classify, protocol) -> dict:
+    """Slot purity of the 10 real slots that the most test images pick first, and how
+    cleanly the memory sorts those images by class (see the protocol entries)."""
+    first = self.best_real_slots(state)
+    usage = np.bincount(first[first >= 0], minlength=state.memory.num_slots)
+    slots = most_used_real_slots(state.memory, usage, num=10)
+    used, purity, majority = slot_purity(generate_fn, classify, state.memory,
+                                         self.setup.z_dim, seed=self.seed, slots=slots)
+    out = {'slot_purity': [round(p, 4) for p in purity],
+           'slot_purity_majority_class': majority,
+           'slot_purity_slots': used,
+           'slot_purity_slot_images': [int(usage[c]) for c in used],
+           'slots_purity_at_least_0.7': int(sum(p >= 0.7 for p in purity)),
+           # Purity means something only if the slots differ: a generator that ignores its
+           # slot and draws one class is pure on every slot.
+           'slot_purity_distinct_classes': len(set(majority)),
+           'real_slots_used_by_test_images': int(np.sum(usage > 0))}
+    protocol['slot_purity'] = (
+        f'the 10 real slots that the most of the first {len(first)} test images pick as '
+        'their best real slot (argmax of s_i(q) over v_i = 1, the discriminator in '
+        'inference mode; ties by h v, then index); 100 samples G([z, K_c]) each, '
+        "z ~ U(-1, 1); purity = share of the classifier's majority class")
+    if self.slot_labels is not None:
+      data_purity, data_majority = slot_data_purity(first, self.slot_labels, used)
+      out['slot_data_purity'] = [round(p, 4) for p in data_purity]
+      out['slot_data_majority_label'] = data_majority
+      out['slot_data_majority_matches_generated'] = int(
+          sum(a == b for a, b in zip(data_majority, majority)))
+      protocol['slot_data_purity'] = (
+          'for the same slots: among the test images that pick the slot first, the share '
+          'of their majority label (the memory\'s own clustering of real data); '
+          'matches_generated counts slots whose majority label is the generated majority '
+          'class')
+    return out
 
   def _slot_pictures(self, state):
     rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols

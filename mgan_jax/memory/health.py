@@ -12,6 +12,11 @@ The health measures of the write-rule study (SPEC 3; ``memory_dynamics/REPORT.md
   ``2 kappa`` (logged as ``prior_gap_limit``) no content can move a query from the top slot;
 * ``split_threshold`` — ``|mean q| / lambda_max`` of the real queries (from the write):
   the write's kappa must exceed it for EM to split clusters.
+
+:func:`real_slot_usage` (evaluation, one device) counts how many of a set of real queries
+pick each real slot first (:func:`best_real_slot`): which slots the data uses. Under the
+``proposals`` rule the histogram is bounded (h -> 2 for every slot written), so ``h v``
+does not rank use.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from mgan_jax.memory.collectives import Collectives
-from mgan_jax.memory.ops import ONE_DEVICE
+from mgan_jax.memory.ops import ONE_DEVICE, similarity_scores
 from mgan_jax.memory.types import Memory, MemoryConfig, WriteStats
 
 DISTINCT_COSINE = 0.95
@@ -62,6 +67,26 @@ def distinct_real_keys(memory: Memory, coll: Collectives = ONE_DEVICE,
   in_mass = real & (before < mass * total)
   top20 = real & (jnp.arange(size) < 20)
   return greedy_distinct(keys, in_mass, cosine), greedy_distinct(keys, top20, cosine)
+
+
+def best_real_slot(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax.Array:
+  """For unit queries [B, M] of real images, each one's best real slot: the argmax of
+  ``s_i(q)`` over the slots with ``v_i = 1`` (the first slot of the write's ``S_y`` for
+  y = 1 at the read's kappa; ties to the lower index), [B] int32; -1 when the memory has
+  no real slot."""
+  memory = jax.lax.stop_gradient(memory)
+  _, scores = similarity_scores(memory, queries, config)
+  scores = jnp.where(memory.values[None, :] == 1, scores, -jnp.inf)
+  best = jnp.argmax(scores, axis=1).astype(jnp.int32)
+  return jnp.where(jnp.any(memory.values == 1), best, -1)
+
+
+def real_slot_usage(memory: Memory, queries: jax.Array, config: MemoryConfig) -> jax.Array:
+  """How many of the real queries [B, M] pick each slot as their best real slot
+  (:func:`best_real_slot`), [N] int32: which slots the data uses."""
+  best = best_real_slot(memory, queries, config)
+  return jnp.zeros((memory.num_slots,), jnp.int32).at[best].add(
+      (best >= 0).astype(jnp.int32), mode='drop')
 
 
 def diagnostics(memory: Memory, stats: Optional[WriteStats] = None,

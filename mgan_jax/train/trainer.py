@@ -295,7 +295,7 @@ class Trainer:
                             'protocol': result.protocol}) + '\n')
       shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
                'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
-               'slot_purity_distinct_classes',
+               'slot_purity_distinct_classes', 'slot_data_majority_matches_generated',
                'memory/distinct_top20')
       shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
       print(f'eval at step {step}: {shown}', flush=True)
