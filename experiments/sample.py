@@ -5,8 +5,9 @@ r"""Writes samples of a trained run from its newest good checkpoint.
 Reads the run's config from WORKDIR/config.json and writes, into WORKDIR/final_samples/
 (or --outdir):
 * samples.png        a grid of --num samples (fixed seed);
-* slots.png          MemoryGAN only: one row per most used real slot (the --rows slots with
-                     the largest h*v), --cols fixed z per row: what each slot has learned;
+* slots.png          MemoryGAN only: one row per most used real slot (the --rows real slots
+                     that the most test images pick first; h*v where the data set has no
+                     test split here), --cols fixed z per row: what each slot has learned;
 * slot_hist.png      MemoryGAN only: h of the 64 most used slots, sorted (blue real, red fake);
 * generators.png     MAD-GAN only: one row per generator, the same --cols z in every row;
 * samples.npy        the --num samples as float32 [num, H, W, C].
@@ -62,6 +63,7 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)  # orbax warns about read-only managers
   import jax
   import numpy as np
+  from mgan_jax import data
   from mgan_jax.evaluate import evaluation
   from mgan_jax import memory as mm
   from mgan_jax.train import runs, sampling, summary, training
@@ -91,7 +93,18 @@ def main(argv):
   if state.memory is not None:
     rows = min(_ROWS.value, config.memory.num_slots)
     z = sampling.draw_z(jax.random.fold_in(rng, 1), _COLS.value, setup.z_dim)
-    g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows)
+    ranked, ranking = None, 'h v (no test split to rank slots by use)'
+    try:  # rank by use: the slots that the most test images pick first
+      test = data.load_images(config.data, 'test')[:evaluation.SLOT_USAGE_IMAGES]
+    except (data.DatasetNotFoundError, ValueError, OSError):
+      test = None
+    if test is not None and len(test):
+      first = evaluation.best_real_slots(setup, state, test)
+      usage = np.bincount(first[first >= 0], minlength=config.memory.num_slots)
+      ranked = evaluation.most_used_real_slots(state.memory, usage, rows) or None
+      ranking = f'picked first by the most of {len(test)} test images'
+    g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
+    rows = len(slots)
     grid = summary.image_grid(np.asarray(generate(state, g_in)), rows=rows, value_range=vr)
     summary.write_png(os.path.join(outdir, 'slots.png'), grid)
     summary.write_png(os.path.join(outdir, 'slot_hist.png'),
@@ -103,7 +116,8 @@ def main(argv):
           f"{d['prior_gap']:.2f} (2 kappa = {d['prior_gap_limit']:.0f})")
     d.update(key_statistics(state.memory))
     with open(os.path.join(outdir, 'memory.json'), 'w') as f:
-      json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(), **d}, f, indent=2)
+      json.dump({'step': step, 'slots_in_rows': np.asarray(slots).tolist(),
+                 'rows_ranked_by': ranking, **d}, f, indent=2)
     written += ['slots.png', 'slot_hist.png', 'memory.json']
   if k > 1:
     z = sampling.draw_z(jax.random.fold_in(rng, 2), _COLS.value, setup.z_dim)

@@ -449,6 +449,7 @@ def test_sample_command_writes_grids_from_a_checkpoint(tiny_run):
   assert np.load(out / 'samples.npy').shape == (6, 28, 28, 1)
   report = json.loads((out / 'memory.json').read_text())
   assert len(report['slots_in_rows']) == 2
+  assert report['rows_ranked_by'].startswith('picked first by the most of')  # fashion's test
   assert -1.0 <= report['top_real_key_cosine_min'] <= report['top_real_key_cosine_mean'] <= 1.0
   assert report['num_real_slots'] > 0 and report['mean_hist'] > 0
   assert len(report['real_share_by_slot_block']) == len(report['mean_age_by_slot_block']) == 8

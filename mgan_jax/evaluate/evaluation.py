@@ -149,6 +149,31 @@ def most_used_real_slots(memory: mm.Memory, usage: Optional[np.ndarray] = None,
   return [int(i) for i in order if usage[i] > 0 and weight[i] > 0][:num]
 
 
+_BEST_REAL_SLOT = {}  # id(setup) -> (setup, jitted function): one compile per run
+
+
+def _best_real_slot_fn(setup: training.Setup):
+  if id(setup) not in _BEST_REAL_SLOT:
+    def fn(params, stats, memory, images):
+      x = sampling.preprocess(images, setup.config.data.image_range)
+      variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
+      queries = mm.normalize(setup.d_eval.apply(variables, x)[0])
+      return mm.health.best_real_slot(memory, queries, setup.memory_config)
+    _BEST_REAL_SLOT[id(setup)] = (setup, jax.jit(fn))
+  return _BEST_REAL_SLOT[id(setup)][1]
+
+
+def best_real_slots(setup: training.Setup, state, images: np.ndarray,
+                    batch: int = GENERATOR_BATCH) -> np.ndarray:
+  """Each real image's best real slot (:func:`mm.health.best_real_slot` of its query, the
+  discriminator in inference mode), [n]; -1 where the memory has no real slot."""
+  fn = _best_real_slot_fn(setup)
+  return np.concatenate([
+      np.asarray(fn(state.d_params, state.d_stats, state.memory,
+                    jnp.asarray(images[i:i + batch])))
+      for i in range(0, len(images), batch)])
+
+
 def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
                 per_slot: int = 100, seed: int = 0, slots: Optional[list[int]] = None):
   """For each of ``slots`` (default: the ``num_slots`` most used real slots by ``h v``), the
@@ -334,23 +359,10 @@ class Evaluator:
       self.slot_images = real[:count]
       if config.data.source in data.LABELLED_SOURCES:
         self.slot_labels = data.load_labelled(config.data, 'test')[1][:count]
-      self._queries = jax.jit(self._discriminator_queries)
-
-  def _discriminator_queries(self, params, stats, images):
-    x = sampling.preprocess(images, self.config.data.image_range)
-    variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
-    return mm.normalize(self.setup.d_eval.apply(variables, x)[0])
 
   def best_real_slots(self, state) -> np.ndarray:
-    """Each of the first ``SLOT_USAGE_IMAGES`` test images' best real slot
-    (:func:`mm.health.best_real_slot`; the discriminator in inference mode), [n]."""
-    best = []
-    for i in range(0, len(self.slot_images), GENERATOR_BATCH):
-      q = self._queries(state.d_params, state.d_stats,
-                        jnp.asarray(self.slot_images[i:i + GENERATOR_BATCH]))
-      best.append(np.asarray(mm.health.best_real_slot(state.memory, q,
-                                                      self.setup.memory_config)))
-    return np.concatenate(best)
+    """Each of the first ``SLOT_USAGE_IMAGES`` test images' best real slot, [n]."""
+    return best_real_slots(self.setup, state, self.slot_images)
 
   def _modes(self, images):
     """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""

@@ -43,12 +43,16 @@ def most_used_real_slots(memory: mm.Memory, rows: int) -> jax.Array:
   return jax.lax.top_k(weight, rows)[1]
 
 
-def slot_grid_inputs(memory: mm.Memory, z: jax.Array, rows: int):
-  """Generator inputs for a grid with one row per most-used real slot, a fixed z per column.
+def slot_grid_inputs(memory: mm.Memory, z: jax.Array, rows: int, slots=None):
+  """Generator inputs for a grid with one row per slot of ``slots`` (default: the ``rows``
+  most used real slots by ``h v``), a fixed z per column.
 
   Returns ``(inputs [rows * len(z), z_dim + key_dim], slot indices [rows])``.
   """
-  slots = most_used_real_slots(memory, rows)
+  if slots is None:
+    slots = most_used_real_slots(memory, rows)
+  slots = jnp.asarray(slots, jnp.int32)
+  rows = slots.shape[0]
   keys = memory.keys[slots]
   cols = z.shape[0]
   g_in = jnp.concatenate([jnp.tile(z, (rows, 1)), jnp.repeat(keys, cols, axis=0)], axis=1)
