@@ -4,7 +4,6 @@ all-gathered across processes, checkpointing from several processes and resume. 
 equals one process with the 4 devices (the global batch ignores the host count)."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -91,25 +90,26 @@ def _state(workdir, step):
 
 @pytest.mark.skipif(sys.platform != 'linux', reason='gloo over loopback')
 def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
-  two, one, moved = tmp_path / 'two_hosts', tmp_path / 'one_host', tmp_path / 'moved'
+  # Three launches: two processes train 2 steps; one process trains 4 steps without a stop
+  # (checkpoints at 2 and 4); the two processes resume their step-2 checkpoint to step 4.
+  two, one = tmp_path / 'two_hosts', tmp_path / 'one_host'
   outs = _train(two, 2, processes=2)
   assert 'batch 8 over 4 device(s)' in outs[0]
   # Only process 0 writes logs, events and images.
   assert 'step 2/2' in outs[0] and 'step 2/2' not in outs[1]
   assert len(list(two.glob('events.out.tfevents.*'))) == 1
   assert (two / 'samples' / 'step_0000002.png').exists()
-  _train(one, 2, processes=1)
+  _train(one, 4, processes=1)
   a, b = _state(str(two), 2), _state(str(one), 2)
   np.testing.assert_array_equal(a.memory.values, b.memory.values)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=5e-5)
-  # The checkpoint the two processes wrote resumes in 2 processes and in 1, to one state.
-  shutil.copytree(two, moved)
+  # The checkpoint the two processes wrote resumes in two processes, to the state of the
+  # run that never stopped.
   outs = _train(two, 4, processes=2)
   assert all('Resuming from step 2' in out for out in outs)
-  outs = _train(moved, 4, processes=1)
-  assert 'Resuming from step 2' in outs[0]
-  c, d = _state(str(two), 4), _state(str(moved), 4)
+  c, d = _state(str(two), 4), _state(str(one), 4)
   assert int(c.step) == int(d.step) == 4
+  np.testing.assert_array_equal(c.memory.values, d.memory.values)
   for x, y in zip(jax.tree.leaves(c), jax.tree.leaves(d)):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=5e-5)
