@@ -62,15 +62,21 @@ def test_labelled_batches_keep_images_and_labels_together():
   np.testing.assert_array_equal(x.reshape(-1).astype(int) * 10, y.reshape(-1))
 
 
+_STEPS = {}  # (config, devices) -> (setup of one device, the train step): one trace each
+
+
 def _run_steps(config, devices, g_seed=0, num=2):
-  setup = training.make_setup(config, devices)
-  state = training.init_state(training.make_setup(config, 1), jax.random.PRNGKey(0))
+  key = (config.to_json(), devices)
+  if key not in _STEPS:
+    _STEPS[key] = (training.make_setup(config, 1),
+                   training.make_train_step(training.make_setup(config, devices), devices))
+  one, step = _STEPS[key]
+  state = training.init_state(one, jax.random.PRNGKey(0))
   if g_seed:
-    other = training.init_state(training.make_setup(config, 1), jax.random.PRNGKey(g_seed))
+    other = training.init_state(one, jax.random.PRNGKey(g_seed))
     state = state.replace(g_params=other.g_params, g_opt=other.g_opt)
   if devices > 1:
     state = trainer.replicate(state, devices)
-  step = training.make_train_step(setup, devices)
   images = fashion_images()
   labels = data_lib.load_debian_fashion('train')[1][:64].astype(np.int64)
   b, lb = config.batch_size, config.semisup.labelled_batch
