@@ -13,6 +13,7 @@ from mgan_jax.gans import improved, losses
 from mgan_jax.nets import layers, models
 from mgan_jax.train import checkpoints, sampling, trainer, training
 from tests import numpy_improved as ref
+from tests import tiny
 from tests.test_training import fashion_images, tiny_fashion
 
 ALL_ON = {'improved.feature_matching': 'conv1', 'improved.minibatch_kernels': 3,
@@ -116,9 +117,9 @@ def test_one_sided_label_smoothing_equals_numpy(from_logit):
 
 
 def _steps(config, num, devices=1, state=None):
-  setup = training.make_setup(config, devices)
+  setup = tiny.setup(config, devices)
   state = training.init_state(setup, jax.random.PRNGKey(0)) if state is None else state
-  step = training.make_train_step(setup, devices)
+  step = tiny.train_step(config, devices)
   images = fashion_images()[:config.batch_size * num]
   states, metrics = [], []
   for t in range(num):
@@ -134,7 +135,7 @@ def _steps(config, num, devices=1, state=None):
 @pytest.mark.parametrize('kind', ['memory', 'dcgan'])
 def test_every_technique_trains_with_each_model_and_keeps_its_state(kind):
   config = tiny_fashion(**{'model.kind': kind, **ALL_ON})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   _, states, metrics = _steps(config, 2)
   for m in metrics:
@@ -160,7 +161,7 @@ def test_every_technique_trains_with_each_model_and_keeps_its_state(kind):
 
 def test_feature_matching_replaces_the_generator_loss():
   config = tiny_fashion(**{'model.kind': 'dcgan', 'improved.feature_matching': 'conv1'})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   _, states, metrics = _steps(config, 1)
   # The G loss recomputed outside the step: D as it is after its update (the state's d
@@ -187,7 +188,7 @@ def pmap_and_jit_steps(config, num=2):
   _, single, m1 = _steps(config, num)
   _, multi, m8 = _steps(config, num, devices=8,
                         state=trainer.replicate(training.init_state(
-                            training.make_setup(config, 1), jax.random.PRNGKey(0)), 8))
+                            tiny.setup(config, 1), jax.random.PRNGKey(0)), 8))
   for leaf in jax.tree.leaves(multi[-1]):  # replicas identical
     for d in range(1, 8):
       np.testing.assert_array_equal(leaf[d], leaf[0])
@@ -207,7 +208,7 @@ def test_pmap_step_with_every_technique_equals_the_single_device_step():
 def test_technique_state_is_checkpointed_and_resumed(tmp_path):
   config = tiny_fashion(num_steps=2, **ALL_ON)
   trainer.train_and_evaluate(config, str(tmp_path))
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   target = training.init_state(setup, jax.random.PRNGKey(7))  # other values, same structure
   ckpt = checkpoints.Checkpointer(str(tmp_path / 'checkpoints'), read_only=True)
   try:
@@ -226,7 +227,7 @@ def test_technique_state_is_checkpointed_and_resumed(tmp_path):
 def test_checkpoints_of_runs_before_the_techniques_still_restore(tmp_path):
   # A checkpoint as versions before config.improved and TrainState.extras wrote them.
   config = tiny_fashion(num_steps=1)
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   saved = training.init_state(setup, jax.random.PRNGKey(3))
   old_config = tiny_fashion(num_steps=1)
   del old_config['improved']
@@ -270,7 +271,7 @@ def test_virtual_batch_norm_needs_a_generator_with_batch_norm():
   config.model.generator = 'mlp'
   config.model.generator_kwargs = {'out_dim': 784}
   with pytest.raises(ValueError, match='no batch norm to replace'):
-    training.make_setup(config, 1)
+    tiny.setup(config, 1)
 
 
 def test_the_base_config_documents_the_defaults_of_the_new_sections():

@@ -11,6 +11,7 @@ from mgan_jax.data import toy
 from mgan_jax.gans import madgan
 from mgan_jax.train import sampling, trainer, training
 from tests import numpy_madgan as ref
+from tests import tiny
 from tests.test_improved import _steps, pmap_and_jit_steps
 from tests.test_training import fashion_images, run_cli, tiny_fashion
 
@@ -87,7 +88,7 @@ def test_generator_statistics_on_a_mixture():
 
 def _recompute(config, initial, after, metrics):
   """The step's D and G losses from the states before and after one step, in NumPy."""
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   k_d, k_g, _ = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(1), 0), 3)
   x_real = sampling.preprocess(fashion_images()[:config.batch_size], 'unit')
 
@@ -121,7 +122,7 @@ def _recompute(config, initial, after, metrics):
 def test_the_step_losses_recomputed_outside_the_step(similarity):
   config = tiny_madgan(k=2, loss='alternative', **{'madgan.similarity': similarity,
                                                    'madgan.similarity_weight': 0.5})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   _, states, metrics = _steps(config, 1)
   d_loss, g_loss, violation = _recompute(config, initial, states[0], metrics)
@@ -137,7 +138,7 @@ def test_the_step_losses_recomputed_outside_the_step(similarity):
 
 def test_phi_can_be_the_generated_sample_itself():
   config = tiny_madgan(k=2, **{'madgan.similarity': True, 'madgan.similarity_layer': 'generator'})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   _, states, metrics = _steps(config, 1)
   k_g = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(1), 0), 3)[1]
@@ -158,7 +159,7 @@ def test_phi_can_be_the_generated_sample_itself():
 
 def test_with_similarity_the_k_generators_share_each_z():
   config = tiny_madgan(k=4, **{'madgan.similarity': True})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   g_in, _ = sampling.generator_inputs(setup, None, jax.random.PRNGKey(0), 8)
   g_in = np.asarray(g_in)
   np.testing.assert_array_equal(g_in[:4], np.repeat(g_in[:1], 4, axis=0))
@@ -180,7 +181,7 @@ def _swap(tree, a, b):
 def test_swapping_two_generators_parameters_swaps_their_grid_rows(share_layers):
   k = 4
   config = tiny_madgan(k=k, **{'madgan.share_layers': share_layers})
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   state = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   generate = training.make_generate(setup)
   z = sampling.draw_z(jax.random.PRNGKey(3), 3, setup.z_dim)
@@ -218,7 +219,7 @@ def test_pmap_step_equals_the_single_device_step():
 
 def test_scan_and_vmap_stacking_are_one_model():
   config = tiny_madgan(k=4)
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   looped = training.make_setup(tiny_madgan(k=4, **{'madgan.stacking': 'scan'}), 1)
   state = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   g_in = np.asarray(sampling.generator_inputs(setup, None, jax.random.PRNGKey(2), 8)[0])
@@ -268,7 +269,7 @@ def test_evaluation_reports_each_generator_for_any_sample_count():
   from mgan_jax.evaluate import evaluation
   from tests import tiny
   config = tiny.shrink(ring8_madgan.get_config())  # k = 4
-  setup = training.make_setup(config, 1)
+  setup = tiny.setup(config, 1)
   state = training.init_state(setup, jax.random.PRNGKey(0))
   result = evaluation.Evaluator(config, num_samples=50, pictures=False)(state, step=0)
   assert result.protocol['num_generated'] == 50  # 52 generated, the last 2 dropped

@@ -62,15 +62,8 @@ def test_labelled_batches_keep_images_and_labels_together():
   np.testing.assert_array_equal(x.reshape(-1).astype(int) * 10, y.reshape(-1))
 
 
-_STEPS = {}  # (config, devices) -> (setup of one device, the train step): one trace each
-
-
 def _run_steps(config, devices, g_seed=0, num=2):
-  key = (config.to_json(), devices)
-  if key not in _STEPS:
-    _STEPS[key] = (training.make_setup(config, 1),
-                   training.make_train_step(training.make_setup(config, devices), devices))
-  one, step = _STEPS[key]
+  one, step = tiny.setup(config, 1), tiny.train_step(config, devices)
   state = training.init_state(one, jax.random.PRNGKey(0))
   if g_seed:
     other = training.init_state(one, jax.random.PRNGKey(g_seed))

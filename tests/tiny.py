@@ -52,3 +52,26 @@ def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collectio
       node = node[p]
     node[leaf] = value
   return config
+
+
+_SETUPS: dict = {}
+_STEPS: dict = {}
+
+
+def setup(config: ml_collections.ConfigDict, devices: int = 1):
+  """``training.make_setup(config, devices)``, one per distinct config in a test process: a
+  shared setup shares its compiled initialisation (``training.init_state``)."""
+  from mgan_jax.train import training
+  key = (config.to_json(), devices)
+  if key not in _SETUPS:
+    _SETUPS[key] = training.make_setup(config, devices)
+  return _SETUPS[key]
+
+
+def train_step(config: ml_collections.ConfigDict, devices: int = 1):
+  """``training.make_train_step`` of :func:`setup`, traced and compiled once per config."""
+  from mgan_jax.train import training
+  key = (config.to_json(), devices)
+  if key not in _STEPS:
+    _STEPS[key] = training.make_train_step(setup(config, devices), devices)
+  return _STEPS[key]

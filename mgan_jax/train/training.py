@@ -193,11 +193,20 @@ def make_setup(config, num_replicas: int) -> Setup:
       memory_sharded=sharded, improved=opts)
 
 
+_INIT_FNS: dict = {}  # id(setup) -> (setup, its jitted initialisation); the newest 32
+
+
 def init_state(setup: Setup, rng: jax.Array) -> TrainState:
   """A fresh state (one copy, unreplicated), made by one compiled function: run op by op,
   the networks' initialisation compiles each layer's operations on its own (about 20 s
-  for the tiny MAD-GAN of the tests on this CPU, against a few seconds compiled whole)."""
-  return jax.jit(functools.partial(_init_state, setup))(rng)
+  for the tiny MAD-GAN of the tests on this CPU, against a few seconds compiled whole).
+  The function is traced and compiled once per setup (a setup holds no arrays, so
+  keeping the newest few alive costs little)."""
+  if id(setup) not in _INIT_FNS:
+    while len(_INIT_FNS) >= 32:
+      _INIT_FNS.pop(next(iter(_INIT_FNS)))
+    _INIT_FNS[id(setup)] = (setup, jax.jit(functools.partial(_init_state, setup)))
+  return _INIT_FNS[id(setup)][1](rng)
 
 
 def abstract_state(setup: Setup) -> TrainState:
