@@ -4,6 +4,7 @@ all-gathered across processes, checkpointing from several processes and resume. 
 equals one process with the 4 devices (the global batch ignores the host count)."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,9 +14,9 @@ import numpy as np
 import pytest
 
 from experiments.configs import fashion
-from mgan_jax.train import checkpoints, training
+from mgan_jax.train import checkpoints, trainer, training
 from tests import tiny
-from tests.test_training import ROOT, TINY_FASHION
+from tests.test_training import ROOT, TINY_FASHION, tiny_fashion
 
 
 def _free_port():
@@ -92,7 +93,8 @@ def _state(workdir, step):
 def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   # Three launches: two processes train 2 steps; one process trains 4 steps without a stop
   # (checkpoints at 2 and 4); the two processes resume their step-2 checkpoint to step 4.
-  two, one = tmp_path / 'two_hosts', tmp_path / 'one_host'
+  # And a copy of that checkpoint resumes here, in one process.
+  two, one, moved = tmp_path / 'two_hosts', tmp_path / 'one_host', tmp_path / 'moved'
   outs = _train(two, 2, processes=2)
   assert 'batch 8 over 4 device(s)' in outs[0]
   # Only process 0 writes logs, events and images.
@@ -104,12 +106,17 @@ def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   np.testing.assert_array_equal(a.memory.values, b.memory.values)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=5e-5)
-  # The checkpoint the two processes wrote resumes in two processes, to the state of the
-  # run that never stopped.
+  # The checkpoint the two processes wrote resumes in two processes, and in one (this test's
+  # process, on 4 of its devices), to the state of the run that never stopped.
+  shutil.copytree(two, moved)
   outs = _train(two, 4, processes=2)
   assert all('Resuming from step 2' in out for out in outs)
-  c, d = _state(str(two), 4), _state(str(one), 4)
-  assert int(c.step) == int(d.step) == 4
-  np.testing.assert_array_equal(c.memory.values, d.memory.values)
-  for x, y in zip(jax.tree.leaves(c), jax.tree.leaves(d)):
-    np.testing.assert_allclose(x, y, rtol=1e-4, atol=5e-5)
+  trainer.train_and_evaluate(
+      tiny_fashion(num_steps=4, checkpoint_every=2, num_devices=4, loss='jsd',
+                   **{'memory.kappa': 1.0}), str(moved))
+  c, d, e = _state(str(two), 4), _state(str(one), 4), _state(str(moved), 4)
+  assert int(c.step) == int(d.step) == int(e.step) == 4
+  for resumed in (c, e):
+    np.testing.assert_array_equal(resumed.memory.values, d.memory.values)
+    for x, y in zip(jax.tree.leaves(resumed), jax.tree.leaves(d)):
+      np.testing.assert_allclose(x, y, rtol=1e-4, atol=5e-5)
