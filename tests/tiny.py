@@ -25,6 +25,8 @@ def shrink(config: ml_collections.ConfigDict, batch: int = 8, num_steps: int = 2
   config.memory.key_dim = 16
   config.memory.num_slots = 64
   config.memory.choose_k = 4
+  if config.memory.get('write_k', 0) > config.memory.num_slots:
+    config.memory.write_k = 0          # the write's S_y as the read's (k = 4)
   if config.model.kind == 'semisup':
     config.semisup.labels_per_class = 1
     config.semisup.labelled_batch = batch
