@@ -134,13 +134,14 @@ def lru(mem, keys, values, ages, hist, queries, labels, hits):
 
 def write_proposals(mem, queries, labels, cfg):
   """The `proposals` rule of SPEC 3, literally: each hit query proposes a key per slot of
-  its S_y; a touched slot takes the normalised sum of its proposals and h <- alpha h + 1."""
+  its S_y; a touched slot takes the normalised sum of its proposals and h <- alpha h + 1
+  (hist_step 'responsibility': + the mean of its touching queries' gamma)."""
   keys = mem['keys'].astype(np.float64).copy()
   hist = mem['hist'].astype(np.float64).copy()
   values = mem['values'].copy()
   ages = mem['ages'].copy() + 1
   hits = [is_hit(mem, q, y, cfg) for q, y in zip(queries, labels)]
-  proposals = {}
+  proposals, gammas = {}, {}
   for q, y, hit in zip(queries, labels, hits):
     if not hit:
       continue
@@ -150,9 +151,11 @@ def write_proposals(mem, queries, labels, cfg):
     for g, i in zip(gamma, S_y):
       r = g / (cfg.alpha * mem['hist'][i] + 1.0)
       proposals.setdefault(i, []).append(normalize((1 - r) * mem['keys'][i] + r * q))
+      gammas.setdefault(i, []).append(g)
   for i, ps in proposals.items():
     keys[i] = normalize(np.sum(ps, axis=0))
-    hist[i] = cfg.alpha * mem['hist'][i] + 1.0
+    step = np.mean(gammas[i]) if cfg.hist_step == 'responsibility' else 1.0
+    hist[i] = cfg.alpha * mem['hist'][i] + step
     ages[i] = 0
   return lru(mem, keys, values, ages, hist, queries, labels, hits)
 

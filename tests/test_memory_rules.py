@@ -43,6 +43,46 @@ def test_each_rule_matches_numpy(rule, seed, kappa, kappa_write, em_steps, impl)
   assert hits.any() and not hits.all()  # both branches of the rule were exercised
 
 
+@pytest.mark.parametrize('impl', ['dense', 'sparse'])
+@pytest.mark.parametrize('choose_k,write_k', [(6, 0), (N, 4)])
+def test_proposals_with_the_responsibility_histogram_step_matches_numpy(impl, choose_k,
+                                                                        write_k):
+  cfg = make_config(write_rule='proposals', hist_step='responsibility', kappa=4.0,
+                    kappa_write=8.0, write_impl=impl, choose_k=choose_k, write_k=write_k)
+  mem = random_memory(13)
+  q, y = random_batch(13, 12)
+  got, hits = check_against_numpy(cfg, mem, q, y)
+  assert hits.any() and not hits.all()
+  # It differs from the authors' step on the slots EM wrote (and only in h).
+  count, _ = WRITE(mem, q, y, config=make_config(
+      write_rule='proposals', kappa=4.0, kappa_write=8.0, write_impl=impl,
+      choose_k=choose_k, write_k=write_k))
+  np.testing.assert_array_equal(np.asarray(got.keys), np.asarray(count.keys))
+  em = (np.asarray(got.ages) == 0) & ~np.isin(np.arange(N), np.asarray(
+      jax.lax.top_k(mem.ages, int((~hits).sum()))[1]))
+  assert em.any()
+  assert np.all(np.asarray(got.hist)[em] < np.asarray(count.hist)[em])
+
+
+def test_responsibility_histogram_is_bounded_and_ranks_use():
+  # Queries near e_0 on every write: the slot nearest them is picked first and keeps h near
+  # 1 / (1 - alpha) = 2; the other slots of S_y get little responsibility and decay.
+  rs = np.random.RandomState(1)
+  q = jnp.asarray(unit(np.tile(np.eye(M)[:1], (8, 1)) + 1e-2 * rs.randn(8, M)))
+  y = jnp.ones(8, jnp.int32)
+  cfg = make_config(write_rule='proposals', hist_step='responsibility', kappa=10.0,
+                    key_init='random')
+  mem = mm.init(cfg, jax.random.PRNGKey(0))
+  mem = mem.replace(hist=jnp.ones(N), values=jnp.ones(N, jnp.int32))
+  for _ in range(12):
+    mem, stats = WRITE(mem, q, y, config=cfg)
+  assert int(stats.real_hits) == 8
+  hist = np.asarray(mem.hist)
+  assert 1.5 <= hist.max() <= 2.0
+  touched = hist != 1.0
+  assert np.sum(touched) >= cfg.choose_k and np.min(hist[touched]) < 0.1
+
+
 @pytest.mark.parametrize('rule', RULES)
 def test_rules_with_short_label_sets_ties_and_the_reference_init(rule):
   # Few fake slots (S_y shorter than k), and the reference init, where every score ties.
@@ -92,10 +132,12 @@ def test_lru_over_em_and_many_writes_keep_the_invariants(rule):
   check_against_numpy(cfg, mem, *random_batch(200, 14))
 
 
-@pytest.mark.parametrize('rule', ['batched', 'proposals'])
+@pytest.mark.parametrize('rule', ['batched', 'proposals', 'proposals/responsibility'])
 @pytest.mark.parametrize('impl', ['dense', 'sparse'])
 def test_order_free_rules_are_bit_identical_under_a_permuted_batch(rule, impl):
-  cfg = make_config(write_rule=rule, write_impl=impl, kappa_write=5.0)
+  rule, _, hist_step = rule.partition('/')
+  cfg = make_config(write_rule=rule, write_impl=impl, kappa_write=5.0,
+                    hist_step=hist_step or 'count')
   mem = random_memory(7)
   q, y = random_batch(7, 16)
   perm = np.random.RandomState(0).permutation(16)
@@ -150,6 +192,11 @@ def test_config_refuses_proposals_with_several_em_steps_and_bad_rules():
     make_config(write_k=N + 1)
   with pytest.raises(ValueError, match='write_k must satisfy'):
     make_config(write_k=-1)
+  with pytest.raises(ValueError, match='hist_step must be one of'):
+    make_config(write_rule='proposals', hist_step='gamma')
+  for rule in ('batched', 'sequential'):
+    with pytest.raises(ValueError, match="is a step of the 'proposals' rule"):
+      make_config(write_rule=rule, hist_step='responsibility')
   assert make_config(choose_k=5).write_top_k == 5
   assert make_config(choose_k=5, write_k=N).write_top_k == N
   assert make_config(kappa=2.0).write_kappa == 2.0

@@ -43,19 +43,26 @@ def test_sharded_read_and_gradients_equal_the_whole_memory(k, c):
   np.testing.assert_allclose(np.asarray(grad).reshape(-1, M), want_grad, rtol=1e-4, atol=1e-6)
 
 
-CASES = [  # rule, em_steps, c, beta, impl, kappa_write, write_k
-    ('batched', 2, 1, 1.0, 'dense', 0.0, 0), ('batched', 2, 2, 1e-8, 'sparse', 6.0, 0),
-    ('proposals', 1, 1, 1e-8, 'sparse', 10.0, 0), ('proposals', 1, 2, 1e-8, 'dense', 0.0, 0),
-    ('proposals', 1, 1, 1e-8, 'dense', 10.0, 2), ('sequential', 2, 1, 1e-8, 'dense', 4.0, 0)]
+CASES = [  # rule, em_steps, c, beta, impl, kappa_write, write_k, hist_step
+    ('batched', 2, 1, 1.0, 'dense', 0.0, 0, 'count'),
+    ('batched', 2, 2, 1e-8, 'sparse', 6.0, 0, 'count'),
+    ('proposals', 1, 1, 1e-8, 'sparse', 10.0, 0, 'count'),
+    ('proposals', 1, 2, 1e-8, 'dense', 0.0, 0, 'count'),
+    ('proposals', 1, 1, 1e-8, 'dense', 10.0, 2, 'count'),
+    ('proposals', 1, 1, 1e-8, 'sparse', 10.0, 2, 'responsibility'),
+    ('sequential', 2, 1, 1e-8, 'dense', 4.0, 0, 'count')]
 
 
-@pytest.mark.parametrize('rule,em_steps,correct_in_top,beta,impl,kappa_write,write_k', CASES)
+@pytest.mark.parametrize('rule,em_steps,correct_in_top,beta,impl,kappa_write,write_k,hist_step',
+                         CASES)
 def test_sharded_writes_equal_the_whole_memory_over_several_steps(rule, em_steps,
                                                                   correct_in_top, beta, impl,
-                                                                  kappa_write, write_k):
+                                                                  kappa_write, write_k,
+                                                                  hist_step):
   cfg = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=5, em_steps=em_steps,
                         correct_in_top=correct_in_top, write_impl=impl, beta=beta,
-                        write_rule=rule, kappa_write=kappa_write, write_k=write_k)
+                        write_rule=rule, kappa_write=kappa_write, write_k=write_k,
+                        hist_step=hist_step)
   whole = random_memory(41, n=N)
   local = mm.shard(whole, D)
   write = jax.pmap(lambda mem, q, y: mm.write(mem, q, y, cfg, 'm', num_groups=2, sharded=True),

@@ -53,6 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.memory.kappa_write = 0.0      # the write's S_y and E-step (0: the same as kappa)
   # batched | proposals | sequential (SPEC 3, "Batches"; mgan_jax.memory.MemoryConfig)
   config.memory.write_rule = 'batched'
+  config.memory.hist_step = 'count'    # proposals: h <- alpha h + 1 | 'responsibility' (+ gamma)
   config.memory.em_steps = 1           # T
   config.memory.correct_in_top = 1
   config.memory.init_hist = 1e-5

@@ -28,13 +28,14 @@ from mgan_jax.memory.collectives import Collectives, all_gather_groups, shard, u
 from mgan_jax.memory.ops import (canonical_order, check_shards, conditional_topk,
                                  miss_targets, query_digest, similarity_scores, slot_scores,
                                  split_threshold, top_c, top_k)
-from mgan_jax.memory.types import (KEY_INITS, UNIT_NORM_TOLERANCE, WRITE_RULES, Memory,
-                                   MemoryConfig, ReadOutput, WritePlan, WriteStats,
+from mgan_jax.memory.types import (HIST_STEPS, KEY_INITS, UNIT_NORM_TOLERANCE, WRITE_RULES,
+                                   Memory, MemoryConfig, ReadOutput, WritePlan, WriteStats,
                                    check_labels, check_memory, check_queries, init, normalize)
 
 __all__ = [
     'Collectives', 'Memory', 'MemoryConfig', 'ReadOutput', 'WritePlan', 'WriteStats',
-    'KEY_INITS', 'UNIT_NORM_TOLERANCE', 'WRITE_RULES', 'all_gather_groups', 'apply_write',
+    'HIST_STEPS', 'KEY_INITS', 'UNIT_NORM_TOLERANCE', 'WRITE_RULES', 'all_gather_groups',
+    'apply_write',
     'canonical_order', 'check_labels', 'check_memory', 'check_queries', 'check_shards',
     'conditional_topk', 'diagnostics', 'health', 'init', 'miss_targets', 'normalize', 'ops',
     'plan_write', 'query_digest', 'read', 'rules', 'sample_keys', 'sample_slots', 'shard',

@@ -144,7 +144,9 @@ def proposals(slots: Slots, keys, hist, queries, valid, sims, ent_hist, config: 
 
       p_bi = normalize((1 - r_bi) K_i + r_bi q_b),   r_bi = gamma_bi / (alpha h_i + 1),
 
-  and a touched slot takes ``K_i <- normalize(sum_b p_bi)``, ``h_i <- alpha h_i + 1``.
+  and a touched slot takes ``K_i <- normalize(sum_b p_bi)``, ``h_i <- alpha h_i + 1``
+  (``hist_step='responsibility'``: ``h_i <- alpha h_i + mean_b gamma_bi`` over the hit
+  queries whose S_y holds i).
 
   The proposals are never formed: since ``|(1-r) K + r q|^2 = (1-r)^2 |K|^2 + r^2 |q|^2
   + 2 r (1-r) K.q``, the sum is ``K_i sum_b (1-r_bi)/n_bi + sum_b (r_bi/n_bi) q_b`` — two
@@ -163,7 +165,12 @@ def proposals(slots: Slots, keys, hist, queries, valid, sims, ent_hist, config: 
   keep = slots.sum((1.0 - rate) * inv)
   new_keys = normalize(keep[:, None] * keys_s + slots.pull(rate * inv, queries))
   new_keys = jnp.where(slots.is_slot[:, None], new_keys, keys_s)
-  new_hist = alpha * slots.gather(hist) + 1.0
+  if config.hist_step == 'responsibility':  # alpha h + the mean gamma of the touching queries
+    touching = slots.sum(valid.astype(jnp.float32))
+    step = slots.sum(gamma) / jnp.maximum(touching, 1.0)
+  else:
+    step = 1.0
+  new_hist = alpha * slots.gather(hist) + step
   return slots.scatter(keys, new_keys), slots.scatter(hist, new_hist)
 
 

@@ -29,6 +29,7 @@ UNIT_NORM_TOLERANCE = 1e-3
 KEY_INITS = ('zeros', 'random')
 WRITE_IMPLS = ('auto', 'dense', 'sparse')
 WRITE_RULES = ('batched', 'proposals', 'sequential')
+HIST_STEPS = ('count', 'responsibility')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,14 @@ class MemoryConfig:
       'proposals' (the authors' per-query step with their bounded histogram, made
       order-free; needs em_steps = 1) or 'sequential' (the paper's per-sample rule, query
       after query: the faithful reference, slow on big batches).
+    hist_step: the ``proposals`` rule's histogram step for a touched slot: 'count'
+      (``h <- alpha h + 1``, the authors' step, SPEC 3) or 'responsibility'
+      (``h <- alpha h + mean_b gamma_bi`` over the hit queries whose S_y holds the slot:
+      the paper's per-sample M-step ``h <- alpha h + gamma`` when one query touches it).
+      Both are bounded by 1 / (1 - alpha); with 'responsibility' a slot that queries pick
+      first keeps h near that bound while the slots at the edge of their S_y decay, so
+      ``h`` ranks use again and the generator's ``c ~ h v`` favours the slots the data
+      uses. The other rules' histograms already follow the responsibilities: 'count' only.
     em_steps: T, incremental-EM iterations per write, >= 1.
     correct_in_top: a query is a hit when one of the this-many most probable slots of S
       holds its label; 1 <= correct_in_top <= choose_k.
@@ -79,6 +88,7 @@ class MemoryConfig:
   kappa: float = 1.0
   kappa_write: float = 0.0
   write_rule: str = 'batched'
+  hist_step: str = 'count'
   em_steps: int = 1
   correct_in_top: int = 1
   init_hist: float = 1e-5
@@ -125,6 +135,11 @@ class MemoryConfig:
     need(self.write_rule != 'proposals' or self.em_steps == 1,
          f"write_rule='proposals' takes one EM step (the authors' per-query step); got "
          f'em_steps={self.em_steps}: use em_steps=1, or the batched or sequential rule')
+    need(self.hist_step in HIST_STEPS,
+         f'hist_step must be one of {HIST_STEPS}, got {self.hist_step!r}')
+    need(self.hist_step == 'count' or self.write_rule == 'proposals',
+         f"hist_step={self.hist_step!r} is a step of the 'proposals' rule; the "
+         f'{self.write_rule!r} rule\'s histogram follows its own EM: use hist_step=\'count\'')
     need(self.write_impl in WRITE_IMPLS,
          f'write_impl must be one of {WRITE_IMPLS}, got {self.write_impl!r}')
     need(self.topk in ('exact', 'approx'), f"topk must be 'exact' or 'approx', got {self.topk!r}")

@@ -29,7 +29,7 @@ STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
 
 
 # Memory config keys added after runs were saved, with the value that reproduces the old code.
-MEMORY_KEYS_ADDED = {'write_k': 0}
+MEMORY_KEYS_ADDED = {'write_k': 0, 'hist_step': 'count'}
 
 
 class CheckpointMismatchError(RuntimeError):
