@@ -38,3 +38,20 @@ def pytest_xdist_auto_num_workers(config):
   del config
   cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
   return max(1, min(4, cores or 1))
+
+
+# The longest tests go first: with several workers, a long test that starts last keeps one
+# worker busy while the others idle (the two-process multi-host test is ~3 minutes alone).
+LONG_FIRST = ('tests/test_multihost.py', 'tests/test_inception.py')
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+
+  def rank(item):
+    for i, prefix in enumerate(LONG_FIRST):
+      if item.nodeid.startswith(prefix):
+        return i
+    return len(LONG_FIRST)
+
+  items[:] = sorted(items, key=rank)  # stable: the rest keep their order
