@@ -63,7 +63,10 @@ class MemoryConfig:
       Both are bounded by 1 / (1 - alpha); with 'responsibility' a slot that queries pick
       first keeps h near that bound while the slots at the edge of their S_y decay, so
       ``h`` ranks use again and the generator's ``c ~ h v`` favours the slots the data
-      uses. The other rules' histograms already follow the responsibilities: 'count' only.
+      uses. Measured on fashion (WORKSPACE results log, seed 0): the prior then feeds back
+      and the real histogram's mass collapses onto ~4 slots (FID 19.42 at step 2,000
+      against 10.14 with 'count'). The other rules' histograms already follow the
+      responsibilities: 'count' only.
     em_steps: T, incremental-EM iterations per write, >= 1.
     correct_in_top: a query is a hit when one of the this-many most probable slots of S
       holds its label; 1 <= correct_in_top <= choose_k.
