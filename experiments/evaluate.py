@@ -16,7 +16,8 @@ message). MNIST (28x28): as Fashion-MNIST, with the project's MNIST classifier; 
 MNIST: modes of 1,000 and KL. Other data sets (affine MNIST) are refused with a message.
 
 Writes to ``--out`` (default ``WORKDIR/eval_step_STEP``): ``eval.json`` and the pictures
-``samples.png``, ``slots.png`` (one row per most-used real slot, MemoryGAN),
+``samples.png``, ``slots.png`` (MemoryGAN: one row per real slot that the most test images
+pick first, the slots slot purity scores),
 ``slot_histogram.png`` (h of the 64 most used slots; blue real, red fake),
 ``interpolation.png`` (8 paths between samples of different classes, endpoints included) or,
 for 2D mixtures, ``scatter.png`` (samples over the mode centres).

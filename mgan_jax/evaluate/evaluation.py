@@ -524,7 +524,12 @@ class Evaluator:
   def _slot_pictures(self, state):
     rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols
     z = sampling.draw_z(jax.random.PRNGKey(self.seed + 1), cols, self.setup.z_dim)
-    g_in, _ = sampling.slot_grid_inputs(state.memory, z,
-                                        min(rows, self.setup.memory_config.num_slots))
+    rows = min(rows, self.setup.memory_config.num_slots)
+    ranked = None
+    if self.slot_images is not None:  # the rows slot purity scores: the most used by data
+      first = self.best_real_slots(state)
+      usage = np.bincount(first[first >= 0], minlength=state.memory.num_slots)
+      ranked = most_used_real_slots(state.memory, usage, rows) or None
+    g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
     images = self._to_unit(np.asarray(self.generate(state, g_in)))
-    return {'slots': summary.image_grid(images, rows=rows)}
+    return {'slots': summary.image_grid(images, rows=len(slots))}
