@@ -299,6 +299,7 @@ class Evaluator:
     self.seed = seed
     self.pictures = pictures
     self.test_labelled = None
+    self.slot_images = self.slot_labels = None  # fashion and MNIST set them (slot purity)
     if self.setup.head.needs_labels():  # the K+1 discriminator is also a classifier
       self.test_labelled = data.load_labelled(config.data, 'test')
       train_images = data.load_labelled(config.data, 'train')[0]
@@ -352,7 +353,6 @@ class Evaluator:
     self.reference_size = len(real)
     self.real_probs, self.real_feats = classifier.batched(
         self.feature_apply, real.astype(np.float32) / 255.0, batch)
-    self.slot_images = self.slot_labels = None
     if self.setup.uses_memory and self.kind in ('fashion', 'mnist'):
       # Which slots the test data uses, and how cleanly by class (slot purity's ranking).
       count = min(SLOT_USAGE_IMAGES, len(real))
