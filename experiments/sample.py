@@ -99,9 +99,7 @@ def main(argv):
     except (data.DatasetNotFoundError, ValueError, OSError):
       test = None
     if test is not None and len(test):
-      first = evaluation.best_real_slots(setup, state, test)
-      usage = np.bincount(first[first >= 0], minlength=config.memory.num_slots)
-      ranked = evaluation.most_used_real_slots(state.memory, usage, rows) or None
+      ranked = evaluation.slots_by_use(setup, state, test, rows)[2] or None
       ranking = f'picked first by the most of {len(test)} test images'
     g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
     rows = len(slots)

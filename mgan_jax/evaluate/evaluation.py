@@ -174,6 +174,14 @@ def best_real_slots(setup: training.Setup, state, images: np.ndarray,
       for i in range(0, len(images), batch)])
 
 
+def slots_by_use(setup: training.Setup, state, images: np.ndarray, num: int):
+  """``(first [n], usage [N], slots)``: each real image's best real slot, how many images
+  pick each slot, and the ``num`` real slots they pick most (:func:`most_used_real_slots`)."""
+  first = best_real_slots(setup, state, images)
+  usage = np.bincount(first[first >= 0], minlength=state.memory.num_slots)
+  return first, usage, most_used_real_slots(state.memory, usage, num)
+
+
 def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slots: int = 10,
                 per_slot: int = 100, seed: int = 0, slots: Optional[list[int]] = None):
   """For each of ``slots`` (default: the ``num_slots`` most used real slots by ``h v``), the
@@ -360,10 +368,6 @@ class Evaluator:
       if config.data.source in data.LABELLED_SOURCES:
         self.slot_labels = data.load_labelled(config.data, 'test')[1][:count]
 
-  def best_real_slots(self, state) -> np.ndarray:
-    """Each of the first ``SLOT_USAGE_IMAGES`` test images' best real slot, [n]."""
-    return best_real_slots(self.setup, state, self.slot_images)
-
   def _modes(self, images):
     """Mode ids 100 d_R + 10 d_G + d_B of RGB images in [0, 1], by the MNIST classifier."""
     digits = [classifier.batched(self.digit_apply, images[..., c:c + 1])[0].argmax(1)
@@ -460,7 +464,7 @@ class Evaluator:
           pictures['interpolation'] = summary.image_grid(generate_fn(strip),
                                                          rows=len(strip) // 10)
         if state.memory is not None:
-          pictures.update(self._slot_pictures(state))
+          pictures.update(self._slot_pictures(state, scores.get('slot_purity_slots')))
     if self.test_labelled is not None:
       images, labels = self.test_labelled
       logits = self.classify(state, images)
@@ -489,9 +493,7 @@ class Evaluator:
   def _slot_scores(self, state, generate_fn, classify, protocol) -> dict:
     """Slot purity of the 10 real slots that the most test images pick first, and how
     cleanly the memory sorts those images by class (see the protocol entries)."""
-    first = self.best_real_slots(state)
-    usage = np.bincount(first[first >= 0], minlength=state.memory.num_slots)
-    slots = most_used_real_slots(state.memory, usage, num=10)
+    first, usage, slots = slots_by_use(self.setup, state, self.slot_images, 10)
     used, purity, majority = slot_purity(generate_fn, classify, state.memory,
                                          self.setup.z_dim, seed=self.seed, slots=slots)
     out = {'slot_purity': [round(p, 4) for p in purity],
@@ -521,15 +523,12 @@ class Evaluator:
           'class')
     return out
 
-  def _slot_pictures(self, state):
+  def _slot_pictures(self, state, ranked=None):
     rows, cols = self.config.slot_grid_rows, self.config.slot_grid_cols
     z = sampling.draw_z(jax.random.PRNGKey(self.seed + 1), cols, self.setup.z_dim)
     rows = min(rows, self.setup.memory_config.num_slots)
-    ranked = None
-    if self.slot_images is not None:  # the rows slot purity scores: the most used by data
-      first = self.best_real_slots(state)
-      usage = np.bincount(first[first >= 0], minlength=state.memory.num_slots)
-      ranked = most_used_real_slots(state.memory, usage, rows) or None
+    if ranked:  # the slots slot purity scored, the most used by the test images first
+      ranked = ranked[:rows]
     g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
     images = self._to_unit(np.asarray(self.generate(state, g_in)))
     return {'slots': summary.image_grid(images, rows=len(slots))}
