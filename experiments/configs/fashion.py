@@ -24,11 +24,12 @@ precision / recall / classifier score on 2,000 samples in the project's classifi
   seed 3: 10.38 / 0.87 / 0.23 / 5.89   (28.23; DCGAN not finished when this was written)
 
 (DCGAN: `fashion_dcgan` with its better loss, `--config.loss=alternative`, same budget.) The
-baseline can lead early (seed 2 at 500 and 1,000; seed 1 at 1,000). These runs used
-`--config.memory.write_k=128` on the code before it became the default (commit d39bdd8).
+baseline can lead early (seeds 1 and 2 at 500 and 1,000). These runs used
+`--config.memory.write_k=128` before it became the default (commit d39bdd8; seed 3 at
+f7a72f2, the same training code).
 The memory clusters the test images by class (7 of its 10 busiest real slots >= 0.7 class
-purity on seeds 0 and 2), but the generator does not follow the slot (slot purity 0 of 10
->= 0.7).
+purity on seeds 0, 2 and 3), but the generator does not follow the slot (slot purity at
+most 1 of 10 >= 0.7).
 The reference code's memory: --config.memory.write_rule=batched --config.memory.kappa=1
 --config.memory.choose_k=128 --config.loss=jsd (its memory collapses to one direction).
 """
