@@ -149,11 +149,14 @@ def most_used_real_slots(memory: mm.Memory, usage: Optional[np.ndarray] = None,
   return [int(i) for i in order if usage[i] > 0 and weight[i] > 0][:num]
 
 
-_BEST_REAL_SLOT = {}  # id(setup) -> (setup, jitted function): one compile per run
+_BEST_REAL_SLOT = {}  # id(setup) -> (setup, jitted function): one compile per setup
 
 
 def _best_real_slot_fn(setup: training.Setup):
   if id(setup) not in _BEST_REAL_SLOT:
+    while len(_BEST_REAL_SLOT) >= 32:  # the newest few setups, as training.init_state
+      _BEST_REAL_SLOT.pop(next(iter(_BEST_REAL_SLOT)))
+
     def fn(params, stats, memory, images):
       x = sampling.preprocess(images, setup.config.data.image_range)
       variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
