@@ -16,7 +16,15 @@ _FLAG = '--xla_force_host_platform_device_count=8'
 # unchanged in kind: both sides of every comparison are compiled the same way. Subprocesses
 # get it too (SUBPROCESS_XLA_FLAGS); a user's own XLA_FLAGS are kept.
 FAST_COMPILE = '--xla_backend_optimization_level=0'
-for _flag in (_FLAG, FAST_COMPILE):
+# XLA:CPU aborts the process (``Fatal Python error: Aborted``, no message) when a device
+# thread waits more than 40 s for the others at a collective; on a loaded 2-core machine
+# 8 device threads can fall that far apart (the suite beside a training run, 2026-12-03: the
+# sharded-memory run aborted in its sample grid's all-gather). The tests wait instead.
+PATIENT_COLLECTIVES = ('--xla_cpu_collective_call_terminate_timeout_seconds=1800 '
+                       '--xla_cpu_collective_call_warn_stuck_timeout_seconds=300 '
+                       '--xla_cpu_collective_timeout_seconds=1800')
+SUBPROCESS_XLA_FLAGS = f'{FAST_COMPILE} {PATIENT_COLLECTIVES}'
+for _flag in (_FLAG, FAST_COMPILE, *PATIENT_COLLECTIVES.split()):
   if _flag.split('=')[0] not in os.environ.get('XLA_FLAGS', ''):
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + _flag).strip()
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')

@@ -7,13 +7,13 @@ import pathlib
 import subprocess
 import sys
 
-from tests.conftest import FAST_COMPILE
+from tests.conftest import SUBPROCESS_XLA_FLAGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=FAST_COMPILE)
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=SUBPROCESS_XLA_FLAGS)
   return subprocess.run([sys.executable, '-m', 'experiments.train_classifier', *args],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 

@@ -22,7 +22,7 @@ from mgan_jax import memory as mm
 from mgan_jax.train import trainer
 from mgan_jax.train import training
 from tests import tiny
-from tests.conftest import FAST_COMPILE
+from tests.conftest import SUBPROCESS_XLA_FLAGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_FASHION = str(ROOT / 'tests' / 'configs' / 'tiny_fashion.py')
@@ -39,7 +39,7 @@ def fashion_images():
 
 def run_cli(*args, module='experiments.train', timeout=300):
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  env['XLA_FLAGS'] = FAST_COMPILE  # one device: the subprocesses stand for a user's plain run
+  env['XLA_FLAGS'] = SUBPROCESS_XLA_FLAGS  # one device: they stand for a user's plain run
   return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
@@ -243,7 +243,7 @@ def _checkpoint_state(workdir, step):
 
 def _train_until_signalled(workdir, sig):
   """Starts the train command, sends ``sig`` once it trains; returns the step it stopped at."""
-  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=FAST_COMPILE)
+  env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=SUBPROCESS_XLA_FLAGS)
   proc = subprocess.Popen(
       [sys.executable, '-m', 'experiments.train', f'--config={TINY_FASHION}',
        f'--workdir={workdir}', '--config.num_steps=100000', '--config.checkpoint_every=100000'],
