@@ -33,7 +33,7 @@ def test_logit_head_is_the_sigmoid_of_the_logit_and_has_no_state():
   np.testing.assert_allclose(out.prob, 1 / (1 + np.exp(-np.asarray(logits))), rtol=1e-6)
   assert head.init_state(jax.random.PRNGKey(0)) is None and head.cond_dim() == 0
   assert head.condition(None, jax.random.PRNGKey(0), 5) is None
-  assert float(head.penalty(jnp.ones((3, 4)), None)) == 0.0
+  assert float(head.penalty(jnp.ones((3, 4)), None, 'g')) == 0.0
   assert head.update(None, aux, 2) == (None, {})
 
 
@@ -51,8 +51,9 @@ def test_memory_head_reads_penalises_and_writes_as_the_memory_does():
   np.testing.assert_allclose(out.log_prob, np.log(np.clip(want, 1e-3, 1 - 1e-3)), rtol=1e-5)
   np.testing.assert_array_equal(aux['no_real_slot'], np.asarray(want) == 0)
   cond = jnp.asarray(rs.randn(8, cfg.key_dim).astype(np.float32))
-  np.testing.assert_allclose(head.penalty(features, cond),
-                             config.mi_weight * np.mean((features - cond) ** 2), rtol=1e-5)
+  for network in ('d', 'g'):
+    np.testing.assert_allclose(head.penalty(features, cond, network),
+                               config.mi_weight * np.mean((features - cond) ** 2), rtol=1e-5)
   # The write takes the first half as real, the second as fake.
   new, metrics = head.update(memory, aux, 2)
   labels = jnp.array([1] * 4 + [0] * 4, jnp.int32)
@@ -60,6 +61,27 @@ def test_memory_head_reads_penalises_and_writes_as_the_memory_does():
   for name in ('keys', 'values', 'ages', 'hist'):
     np.testing.assert_array_equal(getattr(new, name), getattr(want_memory, name))
   assert 0.0 <= float(metrics['memory/fake_reads_without_real_slot']) <= 1.0
+
+
+@pytest.mark.parametrize('networks', ['both', 'generator'])
+def test_the_cosine_mutual_information_term_is_one_minus_the_cosine_to_the_key(networks):
+  config = config_of('memory')
+  config.mi_form, config.mi_networks, config.mi_weight = 'cosine', networks, 0.7
+  head = gans.make_head(config)
+  rs = np.random.RandomState(2)
+  mu = rs.randn(6, 16) * rs.uniform(0.1, 10.0, (6, 1))  # any norm: only the direction counts
+  keys = rs.randn(6, 16)
+  keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+  cos = np.sum(mu * keys, axis=1) / np.linalg.norm(mu, axis=1)
+  want = 0.7 * np.mean(1.0 - cos)
+  got = head.penalty(jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32), 'g')
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  np.testing.assert_allclose(
+      head.penalty(jnp.asarray(3.0 * mu, jnp.float32), jnp.asarray(keys, jnp.float32), 'g'),
+      want, rtol=1e-5)
+  d_term = float(head.penalty(jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32),
+                              'd'))
+  assert d_term == (0.0 if networks == 'generator' else pytest.approx(want, rel=1e-5))
 
 
 def test_reads_without_a_real_slot_are_flagged():

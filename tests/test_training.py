@@ -373,6 +373,8 @@ BAD_VALUES = [  # (override, what the message names); refused before the workdir
     ({'sample_every': 0}, 'sample_every must be at least 1'),
     ({'eval_every': -1}, 'eval_every must be 0 or more'),
     ({'mi_weight': -1.0}, 'mi_weight must be 0 or more'),
+    ({'mi_form': 'l1'}, 'mi_form must be one of squared, cosine'),
+    ({'mi_networks': 'd'}, 'mi_networks must be one of both, generator'),
     ({'memory.write_rule': 'authors'}, 'write_rule must be one of'),
     ({'memory.write_rule': 'proposals', 'memory.em_steps': 2}, 'takes one EM step'),
     ({'memory.kappa_write': -2.0}, 'kappa_write must be > 0'),

@@ -30,8 +30,8 @@ class BinaryHead:
     del state, rng, num
     return None
 
-  def penalty(self, features_fake, cond) -> jax.Array:
-    del features_fake, cond
+  def penalty(self, features_fake, cond, network) -> jax.Array:
+    del features_fake, cond, network
     return jnp.zeros((), jnp.float32)
 
   def update(self, state, aux, num_groups):
