@@ -36,14 +36,14 @@ def test_minibatch_discrimination_equals_numpy():
 
 
 def test_minibatch_discrimination_under_pmap_compares_with_the_global_batch():
-  devices = 8
+  devices = tiny.PMAP_DEVICES
   rng = np.random.default_rng(1)
   f = rng.normal(size=(16, 5)).astype(np.float32)
   layer = layers.MinibatchDiscrimination(num_kernels=2, kernel_dim=3)
   variables = layer.init(jax.random.PRNGKey(0), f)
   whole = layer.apply(variables, f)
   split = jax.pmap(lambda v, x: layer.clone(axis_name='i').apply(v, x), axis_name='i',
-                   in_axes=(None, 0))(variables, f.reshape(devices, 2, 5))
+                   in_axes=(None, 0))(variables, f.reshape(devices, -1, 5))
   np.testing.assert_allclose(np.asarray(split).reshape(16, 2), whole, rtol=1e-6)
 
 
@@ -183,14 +183,16 @@ def test_feature_matching_replaces_the_generator_loss():
 
 
 def pmap_and_jit_steps(config, num=2):
-  """``num`` steps on 8 devices and on one from the same state; asserts the replicas stay
-  identical and every state leaf agrees. Returns both runs' metrics (8-device, one-device)."""
+  """``num`` steps on ``tiny.PMAP_DEVICES`` devices and on one from the same state; asserts
+  the replicas stay identical and every state leaf agrees. Returns both runs' metrics
+  (several devices, one device)."""
+  devices = tiny.PMAP_DEVICES
   _, single, m1 = _steps(config, num)
-  _, multi, m8 = _steps(config, num, devices=8,
+  _, multi, m8 = _steps(config, num, devices=devices,
                         state=trainer.replicate(training.init_state(
-                            tiny.setup(config, 1), jax.random.PRNGKey(0)), 8))
+                            tiny.setup(config, 1), jax.random.PRNGKey(0)), devices))
   for leaf in jax.tree.leaves(multi[-1]):  # replicas identical
-    for d in range(1, 8):
+    for d in range(1, devices):
       np.testing.assert_array_equal(leaf[d], leaf[0])
   pairs = zip(jax.tree_util.tree_flatten_with_path(trainer.unreplicate(multi[-1]))[0],
               jax.tree.leaves(single[-1]))

@@ -1,4 +1,4 @@
-"""The memory write under pmap on 8 host devices (conftest.py sets XLA_FLAGS)."""
+"""The memory write under pmap on 4 host devices (conftest.py sets XLA_FLAGS to 8)."""
 
 import functools
 
@@ -11,7 +11,7 @@ from mgan_jax import memory as mm
 from tests import numpy_reference as ref
 from tests.test_memory import as_np, assert_memory_close, random_batch, random_memory
 
-DEVICES = 8
+DEVICES = 4
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -61,7 +61,8 @@ def test_pmap_write_keeps_replicas_identical_and_equals_single_device(rule, em_s
 def test_pmap_write_refuses_a_global_batch_larger_than_the_memory():
   cfg = mm.MemoryConfig(num_slots=16, key_dim=8, choose_k=4)
   rep = replicate(random_memory(31, n=16))
-  q, y = random_batch(31, DEVICES * 3)  # 24 queries in all > 16 slots
+  per = 16 // DEVICES + 1
+  q, y = random_batch(31, DEVICES * per)  # more queries in all than the 16 slots
   step = jax.pmap(lambda m, q, y: mm.write(m, q, y, cfg, axis_name='b'), axis_name='b')
   with pytest.raises(ValueError, match='distinct slots'):
-    step(rep, q.reshape(DEVICES, 3, -1), y.reshape(DEVICES, 3))
+    step(rep, q.reshape(DEVICES, per, -1), y.reshape(DEVICES, per))

@@ -87,7 +87,7 @@ def _run_steps(config, devices, g_seed=0, num=2):
 def test_pmap_semisup_step_equals_the_single_device_step():
   config = tiny_semisup(batch_size=16, **{'semisup.labelled_batch': 8})
   single, m1 = _run_steps(config, 1)
-  multi, m8 = _run_steps(config, 8)
+  multi, m8 = _run_steps(config, tiny.PMAP_DEVICES)
   pairs = zip(jax.tree_util.tree_flatten_with_path(multi.replace(g_params=None, g_opt=None))[0],
               jax.tree.leaves(single.replace(g_params=None, g_opt=None)))
   for (path, a), b in pairs:  # D, its optimiser and every batch statistic

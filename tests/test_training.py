@@ -53,7 +53,7 @@ def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
   # ~0 and Adam's g / (|g| + eps) blows float noise up to the learning rate, so two exact
   # implementations differ by noise there. Here gradients are real and the states agree to
   # float rounding.
-  devices = 8
+  devices = tiny.PMAP_DEVICES
   # kappa = 1 and jsd: the states are compared to float rounding, which the fashion
   # default's kappa = 10 and non-saturating loss amplify (one G weight in 6,272 moved by
   # 1.7e-4 after 3 steps, Adam scaling a near-zero gradient's noise up to the learning rate).
@@ -73,7 +73,7 @@ def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
   for t in range(3):
     batch = images[16 * t:16 * (t + 1)]
     single, m1 = step1(single, batch, rng)
-    multi, m8 = step8(multi, batch.reshape(devices, 2, 28, 28, 1), rng)
+    multi, m8 = step8(multi, batch.reshape(devices, -1, 28, 28, 1), rng)
 
     for leaf in jax.tree.leaves(multi.memory):  # replicas hold bit-identical memories
       leaf = np.asarray(leaf)
@@ -93,7 +93,7 @@ def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
 
 
 def test_sharded_memory_step_equals_the_replicated_memory_step():
-  devices = 8
+  devices = tiny.PMAP_DEVICES
   base = dict(batch_size=16, loss='jsd',  # as above
               **{'memory.key_init': 'random', 'memory.kappa': 1.0})
   images = fashion_images()[:16 * 3]
@@ -108,7 +108,7 @@ def test_sharded_memory_step_equals_the_replicated_memory_step():
       memory=mm.shard(state.memory, devices))
   rng = jax.random.PRNGKey(1)
   for t in range(3):
-    batch = images[16 * t:16 * (t + 1)].reshape(devices, 2, 28, 28, 1)
+    batch = images[16 * t:16 * (t + 1)].reshape(devices, -1, 28, 28, 1)
     rep, m_rep = rep_step(rep, batch, rng)
     sh, m_sh = sh_step(sh, batch, rng)
     whole = mm.unshard(sh.memory)
@@ -125,7 +125,8 @@ def test_sharded_memory_step_equals_the_replicated_memory_step():
 
 
 def test_sharded_memory_run_checkpoints_the_whole_memory_and_resumes(tmp_path):
-  config = tiny_fashion(memory_sharded=True, num_devices=8, batch_size=16, num_steps=2)
+  config = tiny_fashion(memory_sharded=True, num_devices=tiny.PMAP_DEVICES, batch_size=16,
+                        num_steps=2)
   trainer.train_and_evaluate(config, str(tmp_path))
   config.num_steps = 3
   trainer.train_and_evaluate(config, str(tmp_path))

@@ -56,6 +56,12 @@ def override(config: ml_collections.ConfigDict, overrides: dict) -> ml_collectio
   return config
 
 
+# Devices of the pmap tests of a whole train step. Two prove what a pmap step must get right
+# (the gradients' and statistics' means, the memory write's all-gather, identical replicas);
+# with 8 (conftest.py's device count) on a loaded 2-core machine the XLA:CPU replicas fell
+# apart at their collectives and a worker deadlocked or aborted (2026-12-03, twice).
+PMAP_DEVICES = 2
+
 _SETUPS: dict = {}
 _STEPS: dict = {}
 
