@@ -92,9 +92,9 @@ def _state(workdir, step):
 
 @pytest.mark.skipif(sys.platform != 'linux', reason='gloo over loopback')
 def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
-  # Three launches: two processes train 2 steps; one process trains 4 steps without a stop
-  # (checkpoints at 2 and 4); the two processes resume their step-2 checkpoint to step 4.
-  # And a copy of that checkpoint resumes here, in one process.
+  # Two launches: two processes train 2 steps, then resume their step-2 checkpoint to step 4.
+  # Here, in one process on 4 of its devices: the run that never stops (checkpoints at 2
+  # and 4), and a copy of the two processes' step-2 checkpoint resumed.
   two, one, moved = tmp_path / 'two_hosts', tmp_path / 'one_host', tmp_path / 'moved'
   outs = _train(two, 2, processes=2)
   assert 'batch 8 over 4 device(s)' in outs[0]
@@ -102,7 +102,9 @@ def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   assert 'step 2/2' in outs[0] and 'step 2/2' not in outs[1]
   assert len(list(two.glob('events.out.tfevents.*'))) == 1
   assert (two / 'samples' / 'step_0000002.png').exists()
-  _train(one, 4, processes=1)
+  config = dict(num_steps=4, checkpoint_every=2, num_devices=4, loss='jsd',
+                **{'memory.kappa': 1.0})
+  trainer.train_and_evaluate(tiny_fashion(**config), str(one))
   a, b = _state(str(two), 2), _state(str(one), 2)
   np.testing.assert_array_equal(a.memory.values, b.memory.values)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -112,9 +114,7 @@ def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   shutil.copytree(two, moved)
   outs = _train(two, 4, processes=2)
   assert all('Resuming from step 2' in out for out in outs)
-  trainer.train_and_evaluate(
-      tiny_fashion(num_steps=4, checkpoint_every=2, num_devices=4, loss='jsd',
-                   **{'memory.kappa': 1.0}), str(moved))
+  trainer.train_and_evaluate(tiny_fashion(**config), str(moved))
   c, d, e = _state(str(two), 4), _state(str(one), 4), _state(str(moved), 4)
   assert int(c.step) == int(d.step) == int(e.step) == 4
   for resumed in (c, e):
