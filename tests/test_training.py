@@ -16,7 +16,7 @@ import pytest
 
 from experiments import configs_lib
 from experiments.configs import fashion
-from mgan_jax.train import checkpoints
+from mgan_jax.train import checkpoints, runs
 from mgan_jax import data as data_lib
 from mgan_jax import memory as mm
 from mgan_jax.train import trainer
@@ -132,11 +132,13 @@ def test_sharded_memory_run_checkpoints_the_whole_memory_and_resumes(tmp_path):
   trainer.train_and_evaluate(config, str(tmp_path))
   state, step = trainer.final_state(config, str(tmp_path))
   assert step == 3 and state.memory.keys.shape == (64, 16)
-  # The read commands load a sharded run as the whole memory on one device.
-  r = run_cli(f'--workdir={tmp_path}', '--rows=2', '--cols=2', '--num=4',
-              module='experiments.sample')
-  assert r.returncode == 0, r.stderr[-3000:]
-  assert (tmp_path / 'final_samples' / 'slots.png').exists()
+  # The read commands (sample, evaluate: runs.load_run) load a sharded run as the whole
+  # memory on one device.
+  run = runs.load_run(str(tmp_path))
+  assert run.step == 3 and not run.setup.memory_sharded
+  for name in ('keys', 'values', 'ages', 'hist'):
+    np.testing.assert_array_equal(getattr(run.state.memory, name),
+                                  getattr(state.memory, name))
   with pytest.raises(trainer.ConfigError, match='needs 2 or more local devices'):
     trainer.Trainer(tiny_fashion(memory_sharded=True), str(tmp_path / 'x'))
 
