@@ -19,6 +19,16 @@ def make_config(**kw):
   return mm.MemoryConfig(**base)
 
 
+# One compiled program per config and shape. Op by op, a write compiles each of its few
+# hundred operations on its own (17 s for four writes on this 2-core CPU, against 5 s
+# jitted). The tests of bad input and of eager == jit call mm.write itself.
+_WRITE = jax.jit(mm.write, static_argnames=('config', 'axis_name', 'num_groups', 'sharded'))
+
+
+def jit_write(memory, queries, labels, config, **kwargs):
+  return _WRITE(memory, queries, labels, config=config, **kwargs)
+
+
 def unit(x):
   x = np.asarray(x, np.float64)
   return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
@@ -92,8 +102,8 @@ def test_dense_and_sparse_writes_agree():
   mem = random_memory(25)
   q, y = random_batch(25, 16)
   for em_steps in (1, 3):
-    dense, _ = mm.write(mem, q, y, make_config(em_steps=em_steps, write_impl='dense'))
-    sparse, _ = mm.write(mem, q, y, make_config(em_steps=em_steps, write_impl='sparse'))
+    dense, _ = jit_write(mem, q, y, make_config(em_steps=em_steps, write_impl='dense'))
+    sparse, _ = jit_write(mem, q, y, make_config(em_steps=em_steps, write_impl='sparse'))
     assert_memory_close(dense, as_np(sparse), atol=1e-6)
 
 
@@ -154,7 +164,7 @@ def test_approximate_topk_option_reads_and_writes():
   assert b.indices.shape == (8, 6)
   if jax.default_backend() == 'cpu':
     np.testing.assert_array_equal(a.indices, b.indices)
-    assert_memory_equal(mm.write(mem, q, y, exact)[0], mm.write(mem, q, y, approx)[0])
+    assert_memory_equal(jit_write(mem, q, y, exact)[0], jit_write(mem, q, y, approx)[0])
 
 
 def test_topk_ties_go_to_the_lower_index():
@@ -265,7 +275,7 @@ def test_single_query_em_step_is_the_per_sample_rule(impl):
     q, _ = random_batch(9, 1)
     # Label the query with the label of its best slot, so it is a hit.
     y = np.asarray(mem.values)[np.argmax(mm.slot_scores(mem, q, cfg)[0])][None]
-    got, stats = mm.write(mem, q, jnp.asarray(y), cfg)
+    got, stats = jit_write(mem, q, jnp.asarray(y), cfg)
     assert int(stats.real_hits + stats.fake_hits) == 1
 
     ref_mem = as_np(mem)
@@ -289,7 +299,7 @@ def test_batch_write_matches_numpy(seed, em_steps, correct_in_top, beta, impl):
                     beta=beta)
   mem = random_memory(seed)
   q, y = random_batch(seed, 12)
-  got, stats = mm.write(mem, q, y, cfg)
+  got, stats = jit_write(mem, q, y, cfg)
   want, hits = ref.write(as_np(mem), np.asarray(q, np.float64), np.asarray(y), cfg)
   assert hits.sum() > 0
   if correct_in_top == 1:
@@ -307,7 +317,7 @@ def test_batch_write_from_the_reference_init_matches_numpy(impl):
   for step in range(3):
     q, y = random_batch(20 + step, 8)
     want, _ = ref.write(as_np(mem), np.asarray(q, np.float64), np.asarray(y), cfg)
-    mem, _ = mm.write(mem, q, y, cfg)
+    mem, _ = jit_write(mem, q, y, cfg)
     assert_memory_close(mem, want)
 
 
@@ -335,7 +345,7 @@ def test_disjoint_batch_equals_the_per_sample_rule_query_by_query(impl):
   sets = [ref.conditional_topk(ref_mem, np.float64(q[b]), int(y[b]), cfg) for b in range(4)]
   assert len(set(sum(sets, []))) == 4 * 3, 'precondition: the S_y sets are disjoint'
 
-  got, stats = mm.write(mem, q, y, cfg)
+  got, stats = jit_write(mem, q, y, cfg)
   assert int(stats.real_hits + stats.fake_hits) == 4
 
   keys, hist = ref_mem['keys'].astype(np.float64), ref_mem['hist'].astype(np.float64)
@@ -353,7 +363,7 @@ def test_misses_take_distinct_slots_oldest_first_ties_to_lower_index():
   q, _ = random_batch(14, 4)
   # Every slot is fake, so real queries miss; interleave a fake (a hit) to check batch order.
   y = jnp.asarray([1, 0, 1, 1], jnp.int32)
-  got, stats = mm.write(mem, q, y, cfg)
+  got, stats = jit_write(mem, q, y, cfg)
   assert int(stats.real_misses) == 3 and int(stats.fake_hits) == 1
   for slot, b in [(9, 0), (5, 2), (17, 3)]:
     np.testing.assert_array_equal(got.keys[slot], q[b])
@@ -376,7 +386,7 @@ def test_lru_write_wins_over_em_on_the_same_slot(impl):
   miss_q = unit(np.eye(M)[4] + 0.05 * np.random.RandomState(1).randn(M))[None]
   queries = jnp.concatenate([q[:1], jnp.asarray(miss_q)])
   labels = jnp.asarray([1, 0], jnp.int32)
-  got, stats = mm.write(mem, queries, labels, cfg)
+  got, stats = jit_write(mem, queries, labels, cfg)
   assert int(stats.real_hits) == 1 and int(stats.fake_misses) == 1
   np.testing.assert_array_equal(got.keys[slot], miss_q[0])
   assert int(got.values[slot]) == 0 and int(got.ages[slot]) == 0
@@ -392,8 +402,8 @@ def test_permuting_the_batch_leaves_the_em_part_bit_identical(em_steps, impl):
   mem = random_memory(15)
   q, y = random_batch(15, 16)
   perm = np.random.RandomState(0).permutation(16)
-  a, _ = mm.write(mem, q, y, cfg)
-  b, _ = mm.write(mem, q[perm], y[perm], cfg)
+  a, _ = jit_write(mem, q, y, cfg)
+  b, _ = jit_write(mem, q[perm], y[perm], cfg)
   hit = np.asarray(mm.plan_write(mem, q, y, cfg).hit)
   lru = np.asarray(jax.lax.top_k(mem.ages, int(np.sum(~hit)))[1])
   em_slots = np.setdiff1d(np.arange(N), lru)
@@ -415,9 +425,9 @@ def test_permuting_an_all_hit_batch_leaves_the_memory_bit_identical(impl):
   q, _ = random_batch(16, 16)
   y = jnp.asarray(np.asarray(mem.values)[np.argmax(mm.slot_scores(mem, q, cfg), axis=1)])
   perm = np.random.RandomState(1).permutation(16)
-  a, stats = mm.write(mem, q, y, cfg)
+  a, stats = jit_write(mem, q, y, cfg)
   assert int(stats.real_misses + stats.fake_misses) == 0
-  b, _ = mm.write(mem, q[perm], y[perm], cfg)
+  b, _ = jit_write(mem, q[perm], y[perm], cfg)
   assert_memory_equal(a, b)
 
 
@@ -445,7 +455,7 @@ def test_histogram_mass_of_an_em_write():
   mem = random_memory(17)
   q, _ = random_batch(17, 16)
   y = jnp.asarray(np.asarray(mem.values)[np.argmax(mm.slot_scores(mem, q, cfg), axis=1)])
-  got, stats = mm.write(mem, q, y, cfg)
+  got, stats = jit_write(mem, q, y, cfg)
   touched = np.asarray(got.ages) == 0
   want = np.sum(mem.hist) - (1 - cfg.alpha) * np.sum(np.asarray(mem.hist)[touched]) + 16
   np.testing.assert_allclose(np.sum(got.hist), want, rtol=1e-5)
@@ -502,7 +512,7 @@ def test_diagnostics_match_numpy():
   cfg = make_config()
   mem = random_memory(22)
   q, y = random_batch(22, 10)
-  mem, stats = mm.write(mem, q, y, cfg)
+  mem, stats = jit_write(mem, q, y, cfg)
   d = jax.jit(mm.diagnostics)(mem, stats)
   h, v = np.asarray(mem.hist, np.float64), np.asarray(mem.values)
   p = h / h.sum()
@@ -589,13 +599,13 @@ def test_reference_init_gives_the_first_real_slots_one_shared_key():
   cfg = make_config(choose_k=4)
   q, _ = random_batch(30, 8)
   real = jnp.ones(8, jnp.int32)
-  mem, _ = mm.write(mm.init(cfg), q, real, cfg)
+  mem, _ = jit_write(mm.init(cfg), q, real, cfg)
   keys = np.asarray(mem.keys[:4])
   np.testing.assert_allclose(keys @ keys.T, 1.0, rtol=1e-6)
   np.testing.assert_allclose(keys[0], mm.normalize(jnp.mean(q, axis=0)), rtol=1e-5)
   assert len(set(np.asarray(mem.hist[:4]).tolist())) == 1
   rand = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=4, key_init='random')
-  mem, _ = mm.write(mm.init(rand, jax.random.PRNGKey(0)), q, real, rand)
+  mem, _ = jit_write(mm.init(rand, jax.random.PRNGKey(0)), q, real, rand)
   touched = np.flatnonzero(np.asarray(mem.ages) == 0)
   k = np.asarray(mem.keys)[touched]
   assert len(touched) > 4 and np.min(k @ k.T) < 0.99
