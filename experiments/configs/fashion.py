@@ -22,7 +22,7 @@ precision / recall / classifier score on 2,000 samples in the project's classifi
   seed 1: 13.01 / 0.85 / 0.17 / 5.58   (14.84; DCGAN 20.11 / 0.82 / 0.00 / 5.03)
   seed 2: 13.89 / 0.80 / 0.12 / 5.45   (43.28; DCGAN 31.55 / 0.79 / 0.00 / 3.41)
   seed 3: 10.38 / 0.87 / 0.23 / 5.89   (28.23; DCGAN 24.34 / 0.79 / 0.00 / 4.70)
-  seed 4: 10.40 / 0.84 / 0.19 / 5.74
+  seed 4: 10.40 / 0.84 / 0.19 / 5.74   (DCGAN 18.34 / 0.85 / 0.00 / 4.71)
 
 (DCGAN: `fashion_dcgan` with its better loss, `--config.loss=alternative`, same budget.) The
 baseline can lead early (seeds 1 and 2 at 500 and 1,000). These runs used
