@@ -25,7 +25,7 @@ precision / recall / classifier score on 2,000 samples in the project's classifi
   seed 4: 10.40 / 0.84 / 0.19 / 5.74   (DCGAN 18.34 / 0.85 / 0.00 / 4.71)
 
 (DCGAN: `fashion_dcgan` with its better loss, `--config.loss=alternative`, same budget.) The
-baseline can lead early (seeds 1 and 2 at 500 and 1,000). These runs used
+baseline can lead early (seeds 1 and 2 at 500 and 1,000; seeds 3 and 4 at 500). These runs used
 `--config.memory.write_k=128` before it became the default (commit d39bdd8; seeds 3 and 4 at
 f7a72f2, the same training code).
 The memory clusters the test images by class (7 of its 10 busiest real slots >= 0.7 class
