@@ -19,14 +19,10 @@ def make_config(**kw):
   return mm.MemoryConfig(**base)
 
 
-# One compiled program per config and shape. Op by op, a write compiles each of its few
-# hundred operations on its own (17 s for four writes on this 2-core CPU, against 5 s
-# jitted). The tests of bad input and of eager == jit call mm.write itself.
-_WRITE = jax.jit(mm.write, static_argnames=('config', 'axis_name', 'num_groups', 'sharded'))
-
-
-def jit_write(memory, queries, labels, config, **kwargs):
-  return _WRITE(memory, queries, labels, config=config, **kwargs)
+# One compiled program per config and shape (here and in test_memory_rules). Op by op, a
+# write compiles each of its few hundred operations on its own (17 s for four writes on this
+# 2-core CPU, against 5 s jitted). The tests of bad input and of eager == jit call mm.write.
+jit_write = jax.jit(mm.write, static_argnames=('config', 'axis_name', 'num_groups', 'sharded'))
 
 
 def unit(x):

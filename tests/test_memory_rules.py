@@ -10,14 +10,13 @@ import pytest
 from mgan_jax import memory as mm
 from tests import numpy_reference as ref
 from tests.test_memory import (M, N, as_np, assert_memory_close, assert_memory_equal,
-                               make_config, random_batch, random_memory, unit)
+                               jit_write, make_config, random_batch, random_memory, unit)
 
 RULES = ('batched', 'proposals', 'sequential')
-WRITE = jax.jit(mm.write, static_argnames='config')  # one compile per config, not per op
 
 
 def check_against_numpy(cfg, mem, q, y):
-  got, stats = WRITE(mem, q, y, config=cfg)
+  got, stats = jit_write(mem, q, y, config=cfg)
   want, hits = ref.WRITES[cfg.write_rule](as_np(mem), np.asarray(q), np.asarray(y), cfg)
   assert_memory_close(got, want)
   real = np.asarray(y) == 1
@@ -54,7 +53,7 @@ def test_proposals_with_the_responsibility_histogram_step_matches_numpy(impl, ch
   got, hits = check_against_numpy(cfg, mem, q, y)
   assert hits.any() and not hits.all()
   # It differs from the authors' step on the slots EM wrote (and only in h).
-  count, _ = WRITE(mem, q, y, config=make_config(
+  count, _ = jit_write(mem, q, y, config=make_config(
       write_rule='proposals', kappa=4.0, kappa_write=8.0, write_impl=impl,
       choose_k=choose_k, write_k=write_k))
   np.testing.assert_array_equal(np.asarray(got.keys), np.asarray(count.keys))
@@ -75,7 +74,7 @@ def test_responsibility_histogram_is_bounded_and_ranks_use():
   mem = mm.init(cfg, jax.random.PRNGKey(0))
   mem = mem.replace(hist=jnp.ones(N), values=jnp.ones(N, jnp.int32))
   for _ in range(12):
-    mem, stats = WRITE(mem, q, y, config=cfg)
+    mem, stats = jit_write(mem, q, y, config=cfg)
   assert int(stats.real_hits) == 8
   hist = np.asarray(mem.hist)
   assert 1.5 <= hist.max() <= 2.0
@@ -123,7 +122,7 @@ def test_lru_over_em_and_many_writes_keep_the_invariants(rule):
   mem = random_memory(6)
   for step in range(6):
     q, y = random_batch(100 + step, 14)
-    mem, _ = WRITE(mem, q, y, config=cfg)
+    mem, _ = jit_write(mem, q, y, config=cfg)
     norms = np.linalg.norm(np.asarray(mem.keys), axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
     assert set(np.unique(np.asarray(mem.values))) <= {0, 1}
@@ -141,8 +140,8 @@ def test_order_free_rules_are_bit_identical_under_a_permuted_batch(rule, impl):
   mem = random_memory(7)
   q, y = random_batch(7, 16)
   perm = np.random.RandomState(0).permutation(16)
-  a, _ = WRITE(mem, q, y, config=cfg)
-  b, _ = WRITE(mem, q[perm], y[perm], config=cfg)
+  a, _ = jit_write(mem, q, y, config=cfg)
+  b, _ = jit_write(mem, q[perm], y[perm], config=cfg)
   hit = np.asarray(mm.plan_write(mem, q, y, cfg).hit)
   if hit.all():
     assert_memory_equal(a, b)
@@ -159,10 +158,10 @@ def test_sequential_depends_on_the_order_and_batched_does_not_equal_it():
   cfg = make_config(write_rule='sequential')
   mem = random_memory(8)
   q, y = random_batch(8, 16)
-  a, _ = WRITE(mem, q, y, config=cfg)
-  b, _ = WRITE(mem, q[::-1], y[::-1], config=cfg)
+  a, _ = jit_write(mem, q, y, config=cfg)
+  b, _ = jit_write(mem, q[::-1], y[::-1], config=cfg)
   assert not np.array_equal(np.asarray(a.keys), np.asarray(b.keys))
-  c, _ = WRITE(mem, q, y, config=make_config(write_rule='batched'))
+  c, _ = jit_write(mem, q, y, config=make_config(write_rule='batched'))
   assert not np.allclose(np.asarray(a.keys), np.asarray(c.keys))
 
 
@@ -177,7 +176,7 @@ def test_proposals_histogram_is_bounded():
     mem = mm.init(cfg, jax.random.PRNGKey(0))
     mem = mem.replace(hist=jnp.ones(N))
     for _ in range(12):
-      mem, _ = WRITE(mem, q, y, config=cfg)
+      mem, _ = jit_write(mem, q, y, config=cfg)
     assert low <= float(jnp.max(mem.hist)) <= high, rule
 
 
@@ -227,7 +226,7 @@ def test_health_measures_match_numpy():
   keys[real[1:6]] = unit(keys[real[0]] + 0.05 * np.random.RandomState(1).randn(5, M))
   mem = mem.replace(keys=jnp.asarray(keys))
   q, y = random_batch(10, 24)
-  new, stats = WRITE(mem, q, y, config=cfg)
+  new, stats = jit_write(mem, q, y, config=cfg)
   d = jax.jit(lambda m, s: mm.diagnostics(m, s, config=cfg))(new, stats)
   h, v, k = (np.asarray(new.hist, np.float64), np.asarray(new.values),
              np.asarray(new.keys, np.float64))
