@@ -34,8 +34,12 @@ def _env(devices):
               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices} {SUBPROCESS_XLA_FLAGS}')
 
 
-def _train(workdir, steps, processes):
-  """Runs the train command in ``processes`` processes; returns their stdout texts.
+PROCESSES = 2
+
+
+def _train(workdir, steps):
+  """Runs the train command in PROCESSES processes, 2 devices each; returns their stdout
+  texts.
 
   Their output goes to files, not pipes: a process blocked on a full pipe would stall the
   others in their next collective.
@@ -50,13 +54,12 @@ def _train(workdir, steps, processes):
   logs = workdir.parent / f'{workdir.name}_logs'
   logs.mkdir(exist_ok=True)
   procs, files = [], []
-  for p in range(processes):
-    extra = [] if processes == 1 else [
-        '--config.multihost=on', f'--config.multihost_coordinator=127.0.0.1:{port}',
-        f'--config.multihost_num_processes={processes}', f'--config.multihost_process_id={p}']
+  for p in range(PROCESSES):
+    extra = ['--config.multihost=on', f'--config.multihost_coordinator=127.0.0.1:{port}',
+             f'--config.multihost_num_processes={PROCESSES}', f'--config.multihost_process_id={p}']
     out, err = (open(logs / f'{steps}_{p}.{k}', 'w+') for k in ('out', 'err'))
     files.append((out, err))
-    procs.append(subprocess.Popen(args + extra, cwd=ROOT, env=_env(4 // processes),
+    procs.append(subprocess.Popen(args + extra, cwd=ROOT, env=_env(4 // PROCESSES),
                                   stdout=out, stderr=err, text=True))
   texts = []
   try:
@@ -96,7 +99,7 @@ def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   # Here, in one process on 4 of its devices: the run that never stops (checkpoints at 2
   # and 4), and a copy of the two processes' step-2 checkpoint resumed.
   two, one, moved = tmp_path / 'two_hosts', tmp_path / 'one_host', tmp_path / 'moved'
-  outs = _train(two, 2, processes=2)
+  outs = _train(two, 2)
   assert 'batch 8 over 4 device(s)' in outs[0]
   # Only process 0 writes logs, events and images.
   assert 'step 2/2' in outs[0] and 'step 2/2' not in outs[1]
@@ -112,7 +115,7 @@ def test_two_processes_train_checkpoint_and_resume_as_one(tmp_path):
   # The checkpoint the two processes wrote resumes in two processes, and in one (this test's
   # process, on 4 of its devices), to the state of the run that never stopped.
   shutil.copytree(two, moved)
-  outs = _train(two, 4, processes=2)
+  outs = _train(two, 4)
   assert all('Resuming from step 2' in out for out in outs)
   trainer.train_and_evaluate(tiny_fashion(**config), str(moved))
   c, d, e = _state(str(two), 4), _state(str(one), 4), _state(str(moved), 4)
