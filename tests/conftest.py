@@ -65,3 +65,61 @@ def pytest_collection_modifyitems(config, items):
     return len(LONG_FIRST)
 
   items[:] = sorted(items, key=rank)  # stable: the rest keep their order
+
+
+# --------------------------------------------------------------------------------------
+# Where the suite's time goes: `python -m pytest --duration_log=FILE`, then
+# `python -m benchmarks.suite_durations --log=FILE`. Each process that runs tests (every
+# xdist worker) appends one tab-separated line per test: its call time and, from JAX's
+# monitoring events in that process, the seconds spent compiling (XLA), tracing and
+# lowering to MLIR, and the persistent-cache hits. Subprocesses a test starts are in its
+# call time only.
+
+DURATION_COLUMNS = ('test', 'outcome', 'seconds', 'compile_s', 'trace_s', 'lower_s',
+                    'cache_hits')
+_EVENTS = {'/jax/core/compile/backend_compile_duration': 'compile_s',
+           '/jax/core/compile/jaxpr_trace_duration': 'trace_s',
+           '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower_s',
+           '/jax/compilation_cache/cache_hits': 'cache_hits'}
+_spent = dict.fromkeys(_EVENTS.values(), 0.0)
+_log_path = []  # the --duration_log file, once pytest_configure has read it
+
+
+def pytest_addoption(parser):
+  parser.addoption('--duration_log', default=None, metavar='FILE',
+                   help='append per-test call seconds and JAX compile/trace/lowering '
+                        'seconds to FILE (summary: python -m benchmarks.suite_durations)')
+
+
+def pytest_configure(config):
+  if config.getoption('duration_log'):
+    _log_path.append(config.getoption('duration_log'))
+    from jax._src import monitoring  # the listeners JAX's own compile logging feeds
+
+    def on_duration(event, seconds, **_):
+      if event in _EVENTS:
+        _spent[_EVENTS[event]] += seconds
+
+    def on_event(event, **_):
+      if event in _EVENTS:
+        _spent[_EVENTS[event]] += 1
+
+    monitoring.register_event_duration_secs_listener(on_duration)
+    monitoring.register_event_listener(on_event)
+
+
+def pytest_runtest_setup(item):
+  del item
+  for name in _spent:
+    _spent[name] = 0.0
+
+
+def pytest_runtest_logreport(report):
+  # Written by the process that ran the test (an xdist controller sees it with a node).
+  if not _log_path or getattr(report, 'node', None) is not None:
+    return
+  if report.when == 'call' or report.outcome != 'passed':
+    row = [report.nodeid, report.outcome, f'{report.duration:.2f}',
+           *(f'{_spent[c]:.2f}' for c in DURATION_COLUMNS[3:])]
+    with open(_log_path[0], 'a') as f:
+      f.write('\t'.join(row) + '\n')
