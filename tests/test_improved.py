@@ -4,6 +4,7 @@ resumed exactly) and the refusals."""
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +24,46 @@ ALL_ON = {'improved.feature_matching': 'conv1', 'improved.minibatch_kernels': 3,
 
 # --------------------------------------------------------------------------------------
 # Formulas against NumPy.
+
+
+class _Draws(nn.Module):
+  """The standard normals a module's first ``len(shapes)`` noise draws take, in order (the
+  same scope and rng counter as a top-level encoder's)."""
+  shapes: tuple
+
+  @nn.compact
+  def __call__(self, x):
+    del x
+    return [layers.gaussian_noise(self, jnp.zeros(s), 1.0) for s in self.shapes]
+
+
+def test_discriminator_noise_layers_equal_numpy_and_are_off_outside_training():
+  enc = models.MLPEncoder(key_dim=3, hidden=(5, 4), input_noise=0.3, hidden_noise=0.5)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 2)), jnp.float32)
+  variables = enc.init(jax.random.PRNGKey(0), x)
+  key = jax.random.PRNGKey(5)
+  out = enc.apply(variables, x, rngs={layers.NOISE_RNG: key})
+  n = [np.asarray(d) for d in _Draws(((6, 2), (6, 5), (6, 4))).apply(
+      {}, x, rngs={layers.NOISE_RNG: key})]
+  p = jax.tree.map(np.asarray, variables['params'])
+
+  def dense(h, name):
+    return h @ p[name]['Dense_0']['kernel'] + p[name]['Dense_0']['bias']
+
+  def lrelu(t):
+    return np.where(t > 0, t, 0.2 * t)
+
+  h = np.asarray(x) + 0.3 * n[0]                      # the input's noise
+  h = lrelu(dense(h, 'DenseBlock_0')) + 0.5 * n[1]    # each hidden layer's
+  h = lrelu(dense(h, 'DenseBlock_1')) + 0.5 * n[2]
+  expected = h @ p['Dense_0']['kernel'] + p['Dense_0']['bias']
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+  assert np.abs(n[1]).max() > 0.1
+  # No noise without the rng (initialisation, evaluation) or in inference mode.
+  plain = models.MLPEncoder(key_dim=3, hidden=(5, 4)).apply(variables, x)
+  np.testing.assert_array_equal(enc.apply(variables, x), plain)
+  np.testing.assert_array_equal(
+      enc.clone(train=False).apply(variables, x, rngs={layers.NOISE_RNG: key}), plain)
 
 
 def test_minibatch_discrimination_equals_numpy():
@@ -132,9 +173,13 @@ def _steps(config, num, devices=1, state=None):
   return setup, states, metrics
 
 
+# Off the pmap == jit comparison: under pmap each replica draws its own noise.
+NOISE = {'improved.d_input_noise': 0.2, 'improved.d_hidden_noise': 0.3}
+
+
 @pytest.mark.parametrize('kind', ['memory', 'dcgan'])
 def test_every_technique_trains_with_each_model_and_keeps_its_state(kind):
-  config = tiny_fashion(**{'model.kind': kind, **ALL_ON})
+  config = tiny_fashion(**{'model.kind': kind, **ALL_ON, **NOISE})
   setup = tiny.setup(config, 1)
   initial = jax.device_get(training.init_state(setup, jax.random.PRNGKey(0)))
   _, states, metrics = _steps(config, 2)
@@ -207,6 +252,20 @@ def test_pmap_step_with_every_technique_equals_the_single_device_step():
   np.testing.assert_allclose(m8[-1]['g_loss'][0], m1[-1]['g_loss'], rtol=1e-4)
 
 
+def test_discriminator_noise_changes_the_step_and_replicas_stay_identical():
+  config = tiny_fashion(batch_size=16, loss='jsd', **{'model.kind': 'dcgan', **NOISE})
+  quiet = tiny_fashion(batch_size=16, loss='jsd', **{'model.kind': 'dcgan'})
+  _, _, m_noisy = _steps(config, 1)
+  _, _, m_plain = _steps(quiet, 1)
+  assert abs(float(m_noisy[0]['d_loss']) - float(m_plain[0]['d_loss'])) > 1e-4
+  devices = tiny.PMAP_DEVICES
+  _, multi, _ = _steps(config, 1, devices=devices, state=trainer.replicate(
+      training.init_state(tiny.setup(config, 1), jax.random.PRNGKey(0)), devices))
+  for leaf in jax.tree.leaves(multi[-1]):  # the replicas stay identical
+    for d in range(1, devices):
+      np.testing.assert_array_equal(leaf[d], leaf[0])
+
+
 def test_technique_state_is_checkpointed_and_resumed(tmp_path):
   config = tiny_fashion(num_steps=2, **ALL_ON)
   trainer.train_and_evaluate(config, str(tmp_path))
@@ -258,6 +317,8 @@ BAD = [
     ({'improved.label_smoothing': 0.9, 'loss': 'updown'}, 'loss=updown has no targets'),
     ({'improved.historical_averaging': -0.5}, 'historical_averaging must be 0'),
     ({'improved.virtual_batch_norm': -2}, 'virtual_batch_norm .* must be 0'),
+    ({'improved.d_input_noise': -0.1}, r'd_input_noise \(a standard deviation\) must be 0'),
+    ({'improved.d_hidden_noise': float('nan')}, 'd_hidden_noise .* must be 0'),
 ]
 
 

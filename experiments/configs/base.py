@@ -82,6 +82,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.improved.historical_averaging = 0.0  # weight of ||theta - mean past theta||^2
   config.improved.label_smoothing = 1.0       # the real target alpha (one-sided; paper 0.9)
   config.improved.virtual_batch_norm = 0      # R: G's reference batch size (0: batch norm)
+  config.improved.d_input_noise = 0.0         # Gaussian noise std on D's input, in training
+  config.improved.d_hidden_noise = 0.0        # ... on D's hidden layers (authors' semisup: 0.5)
   # --- The semi-supervised K+1 discriminator (model.kind=semisup; mgan_jax.gans.semisup). ---
   config.semisup = ml_collections.ConfigDict()
   config.semisup.num_classes = 10             # K: D's class logits (the fake class is K+1)

@@ -26,6 +26,15 @@ option                     what it does (off by default)
 ``virtual_batch_norm``     R > 0: the generator's batch norms become virtual batch norms
                            (section 3.5) whose reference batch is R generator inputs drawn
                            once at the start (part of the train state, so checkpointed).
+``d_input_noise``          stds > 0: Gaussian noise added to the discriminator's input and to
+``d_hidden_noise``         each hidden layer's output in every training apply (D's and G's
+                           losses; not in evaluation). Not in the paper's text: the authors'
+                           semi-supervised code regularises D this way (MNIST: 0.3 on the
+                           input, 0.5 on the hidden layers). Each apply draws its own noise,
+                           from ``fold_in(rng, step)`` and, under ``pmap``, the replica
+                           index: a pmap run then differs from a jit run by its noise draws
+                           (its replicas stay identical). MemoryGAN: the queries the memory
+                           reads and writes are those of the noisy network.
 =========================  ==================================================================
 """
 
@@ -42,7 +51,8 @@ from mgan_jax.gans import losses
 def defaults() -> dict:
   """The fields of ``config.improved``, every technique off."""
   return dict(feature_matching='', minibatch_kernels=0, minibatch_kernel_dim=5,
-              historical_averaging=0.0, label_smoothing=1.0, virtual_batch_norm=0)
+              historical_averaging=0.0, label_smoothing=1.0, virtual_batch_norm=0,
+              d_input_noise=0.0, d_hidden_noise=0.0)
 
 
 def options(config) -> dict:
@@ -79,6 +89,10 @@ def check(config, layers: Optional[Sequence[str]] = None) -> dict:
   if opts['virtual_batch_norm'] < 0:
     raise ValueError(f'improved.virtual_batch_norm (the reference batch size) must be 0 '
                      f'(off) or more, got {opts["virtual_batch_norm"]}')
+  for name in ('d_input_noise', 'd_hidden_noise'):
+    if not opts[name] >= 0:
+      raise ValueError(f'improved.{name} (a standard deviation) must be 0 (off) or more, '
+                       f'got {opts[name]}')
   layer = opts['feature_matching']
   if layer and layers is not None and layer not in layers:
     raise ValueError(f'improved.feature_matching={layer!r} is not a layer of this '

@@ -24,6 +24,21 @@ ACTIVATIONS: dict[str, Callable] = {
 
 BN_MOMENTUM = 0.99  # of the batch-norm running averages
 
+NOISE_RNG = 'noise'  # the rng stream of the discriminator's Gaussian noise layers
+
+
+def gaussian_noise(module: nn.Module, x: jax.Array, std: float) -> jax.Array:
+  """``x + std N(0, I)``, drawn from ``module``'s ``'noise'`` rng, when ``std`` > 0, the
+  module is in training mode and the apply was given that rng (the train step's
+  discriminator applies); otherwise ``x``.
+
+  Initialisation, evaluation and the batch-norm recomputation pass no ``'noise'`` rng, so
+  they see the network without noise.
+  """
+  if std <= 0 or not getattr(module, 'train', True) or not module.has_rng(NOISE_RNG):
+    return x
+  return x + std * jax.random.normal(module.make_rng(NOISE_RNG), x.shape, x.dtype)
+
 
 def batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
   """TF-slim's batch norm (no scale, epsilon 1e-3), statistics shared over ``axis_name``.

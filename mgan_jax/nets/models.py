@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from mgan_jax.nets.layers import (ConvBlock, DenseBlock, INIT, MinibatchDiscrimination,
-                                  PerGenerator, ResidualBlock, last_layer, layer_norm,
-                                  mean_pool)
+                                  PerGenerator, ResidualBlock, gaussian_noise, last_layer,
+                                  layer_norm, mean_pool)
 
 
 class ConvEncoder(nn.Module):
@@ -37,17 +37,21 @@ class ConvEncoder(nn.Module):
   features: Sequence[int] = (64, 128, 256)
   extra_1x1: bool = False
   final_norm: str = 'bn'
+  input_noise: float = 0.0    # Gaussian noise std on the input, in training (NOISE_RNG)
+  hidden_noise: float = 0.0   # ... on each hidden layer's output
   train: bool = True
   bn_axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x):
     block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
+    x = gaussian_noise(self, x, self.input_noise)
     for i, f in enumerate(self.features):
       x = block(f, 4, 2, norm='none' if i == 0 else 'bn', act='lrelu')(x)
       if self.extra_1x1 and i > 0:
         x = block(f, 1, 1, act='lrelu')(x)
       self.sow('intermediates', f'conv{i}', x)
+      x = gaussian_noise(self, x, self.hidden_noise)
     size = x.shape[1]
     x = block(self.key_dim, size, size, norm=self.final_norm, act='none')(x)
     return x.reshape(x.shape[0], -1)
@@ -99,6 +103,8 @@ class ResNetEncoder(nn.Module):
 
   key_dim: int
   features: int = 128
+  input_noise: float = 0.0
+  hidden_noise: float = 0.0
   train: bool = True
   bn_axis_name: Optional[str] = None
 
@@ -107,16 +113,15 @@ class ResNetEncoder(nn.Module):
     block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
     res = functools.partial(ResidualBlock, act='elu', norm='ln', train=self.train,
                             bn_axis_name=self.bn_axis_name)
+    x = gaussian_noise(self, x, self.input_noise)
     h = block(self.features, 3, 1, norm='none', act='elu')(x)
     h = mean_pool(block(self.features, 3, 1, norm='none', act='none')(h))
     h = h + mean_pool(block(self.features, 1, 1, norm='none', act='none')(x))
     h = nn.elu(layer_norm()(h))
-    h = res('down')(h)
-    self.sow('intermediates', 'block0', h)
-    h = res(None)(h)
-    self.sow('intermediates', 'block1', h)
-    h = res(None)(h)
-    self.sow('intermediates', 'block2', h)
+    for i, down in enumerate(('down', None, None)):
+      h = res(down)(h)
+      self.sow('intermediates', f'block{i}', h)
+      h = gaussian_noise(self, h, self.hidden_noise)
     q = block(self.key_dim, 4, 2, norm='none', act='none')(h)
     return jnp.mean(q, axis=(1, 2))
 
@@ -149,15 +154,18 @@ class MLPEncoder(nn.Module):
 
   key_dim: int
   hidden: Sequence[int] = (128, 128)
+  input_noise: float = 0.0
+  hidden_noise: float = 0.0
   train: bool = True
   bn_axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x):
-    h = x.reshape(x.shape[0], -1)
+    h = gaussian_noise(self, x.reshape(x.shape[0], -1), self.input_noise)
     for i, f in enumerate(self.hidden):
       h = DenseBlock(f, norm='none', act='lrelu')(h)
       self.sow('intermediates', f'hidden{i}', h)
+      h = gaussian_noise(self, h, self.hidden_noise)
     return nn.Dense(self.key_dim, kernel_init=INIT)(h)
 
 
@@ -266,7 +274,8 @@ def build_models(model_config, *, key_dim: int, train: bool,
                  bn_axis_name: Optional[str] = None, num_logits: Optional[int] = None,
                  minibatch_kernels: int = 0, minibatch_kernel_dim: int = 5,
                  generator_norm: Optional[str] = None, num_generators: int = 1,
-                 share_layers: bool = False, generator_stacking: str = 'vmap'):
+                 share_layers: bool = False, generator_stacking: str = 'vmap',
+                 input_noise: float = 0.0, hidden_noise: float = 0.0):
   """``(discriminator, generator)`` modules for a config's ``model`` section.
 
   ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/
@@ -275,7 +284,9 @@ def build_models(model_config, *, key_dim: int, train: bool,
   norm on its last layer. ``generator_norm`` replaces the generator's ``norm`` (virtual
   batch norm); a generator without that field refuses it. ``num_generators`` > 1 gives
   MAD-GAN's stacked generators: :class:`MultiGenerator` (run by ``generator_stacking``), or
-  with ``share_layers`` one network whose last layer alone is stacked.
+  with ``share_layers`` one network whose last layer alone is stacked. ``input_noise`` and
+  ``hidden_noise`` are the encoder's Gaussian noise stds (on in an apply given a
+  ``'noise'`` rng only: :func:`~mgan_jax.nets.layers.gaussian_noise`).
   """
   encoder_cls = _lookup(ENCODERS, model_config.encoder, 'encoder')
   generator_cls = _lookup(GENERATORS, model_config.generator, 'generator')
@@ -285,6 +296,8 @@ def build_models(model_config, *, key_dim: int, train: bool,
   encoder_kwargs = dict(model_config.encoder_kwargs)
   if num_logits and 'final_norm' in encoder_cls.__dataclass_fields__:
     encoder_kwargs.setdefault('final_norm', 'none')  # no batch norm before the logit head
+  if input_noise or hidden_noise:
+    encoder_kwargs.update(input_noise=input_noise, hidden_noise=hidden_noise)
   encoder = encoder_cls(key_dim=key_dim, **encoder_kwargs, **common)
   generator_kwargs = dict(model_config.generator_kwargs)
   if generator_norm is not None:

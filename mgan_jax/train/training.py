@@ -24,9 +24,11 @@ from mgan_jax import gans
 from mgan_jax.gans import improved, losses
 from mgan_jax import memory as mm
 from mgan_jax.nets import models
+from mgan_jax.nets.layers import NOISE_RNG
 from mgan_jax.train import sampling
 
 AXIS = 'batch'
+NOISE_TAG = 0x6E6F6973  # folded into the step's key for the discriminator's noise keys
 
 
 @flax.struct.dataclass
@@ -175,7 +177,8 @@ def make_setup(config, num_replicas: int) -> Setup:
       generator_norm=f'vbn:{reference}' if reference else None,
       num_generators=head.num_generators(),
       share_layers=bool((config.get('madgan') or {}).get('share_layers', False)),
-      generator_stacking=(config.get('madgan') or {}).get('stacking', 'vmap'))
+      generator_stacking=(config.get('madgan') or {}).get('stacking', 'vmap'),
+      input_noise=opts['d_input_noise'], hidden_noise=opts['d_hidden_noise'])
   d_train, g_train = build(train=True, bn_axis_name=axis)
   d_eval, g_eval = build(train=False)
   data = config.data
@@ -261,21 +264,21 @@ def apply_generator(module, params, stats, g_in, extras, mutable: bool):
   return out, stats
 
 
-def _apply(module, params, stats, x, mutable: bool):
+def _apply(module, params, stats, x, mutable: bool, rngs=None):
   variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
   if mutable and stats:
-    out, new = module.apply(variables, x, mutable=['batch_stats'])
+    out, new = module.apply(variables, x, mutable=['batch_stats'], rngs=rngs)
     return out, new['batch_stats']
-  return module.apply(variables, x), stats
+  return module.apply(variables, x, rngs=rngs), stats
 
 
-def _apply_with_layers(module, params, stats, x, layers):
+def _apply_with_layers(module, params, stats, x, layers, rngs=None):
   """``(module(x), new batch statistics, {name: the output of that layer})``."""
   variables = {'params': params, 'batch_stats': stats} if stats else {'params': params}
   if not layers:
-    out, stats = _apply(module, params, stats, x, True)
+    out, stats = _apply(module, params, stats, x, True, rngs)
     return out, stats, {}
-  out, new = module.apply(variables, x, mutable=['batch_stats', 'intermediates'])
+  out, new = module.apply(variables, x, mutable=['batch_stats', 'intermediates'], rngs=rngs)
   return out, new.get('batch_stats', stats), {
       name: models.sown_layer(new['intermediates'], name) for name in layers}
 
@@ -308,6 +311,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
                            if name and name != 'generator'}))
   hist_weight = opts['historical_averaging']
   real_target = opts['label_smoothing']
+  noisy = opts['d_input_noise'] > 0 or opts['d_hidden_noise'] > 0
 
   def mean(x):
     return jax.lax.pmean(x, axis) if axis else x
@@ -340,6 +344,13 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       x_lab = sampling.preprocess(x_lab, config.data.image_range)
     rng = jax.random.fold_in(rng, state.step)
     k_d, k_g, k_flip = jax.random.split(rng, 3)
+    # The discriminator's noise (improved.d_*_noise): a key per apply, per replica.
+    k_noise = jax.random.fold_in(rng, NOISE_TAG)
+    if axis:
+      k_noise = jax.random.fold_in(k_noise, jax.lax.axis_index(axis))
+
+    def noise(i):
+      return {NOISE_RNG: jax.random.fold_in(k_noise, i)} if noisy else None
     x_real = sampling.preprocess(images, config.data.image_range)
     if config.data.random_flip:
       flip = this_replica(jax.random.bernoulli(k_flip, 0.5, (batch,)))
@@ -359,8 +370,9 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       # D's batch-norm running averages follow the real images only: they serve D's
       # inference (the K+1 classifier's test error), which sees real images. Every apply in
       # training normalises with its own batch's statistics.
-      (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True)
-      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, stats, fake, True)
+      (f_real, l_real), stats = _apply(setup.d_train, d_params, state.d_stats, x_real, True,
+                                       noise(0))
+      (f_fake, l_fake), _ = _apply(setup.d_train, d_params, stats, fake, True, noise(1))
       out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
@@ -369,7 +381,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       loss = unsupervised_weight * loss + penalty
       label_metrics = {}
       if head.needs_labels():  # the supervised part, on the labelled batch
-        (_, l_lab), _ = _apply(setup.d_train, d_params, stats, x_lab, True)
+        (_, l_lab), _ = _apply(setup.d_train, d_params, stats, x_lab, True, noise(2))
         supervised, label_metrics = head.labelled_loss(l_lab, y_lab)
         loss = loss + supervised
         label_metrics['semisup/supervised_loss'] = supervised
@@ -387,12 +399,12 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
     # --- Generator update, with fresh z and conditioning from the updated head. ---
     if fm_layer:  # the real images' layer output, with the updated discriminator
       _, _, layer_real = _apply_with_layers(setup.d_train, d_params, d_stats, x_real,
-                                            (fm_layer,))
+                                            (fm_layer,), noise(3))
 
     def g_loss_fn(g_params):
       fake, stats, cond = generate(g_params, g_stats, head_state, extras, k_g)
       (f_fake, l_fake), _, layer_fake = _apply_with_layers(setup.d_train, d_params, d_stats,
-                                                           fake, g_layers)
+                                                           fake, g_layers, noise(4))
       out, aux = head.d_outputs(head_state, f_fake, l_fake)
       penalty = head.penalty(f_fake, cond, 'g') + history(g_params, 'g_average')
       if fm_layer:
