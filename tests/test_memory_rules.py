@@ -263,12 +263,15 @@ def test_split_threshold_of_two_clusters():
                              rtol=1e-4)
 
 
-@pytest.mark.parametrize('rule,impl', [(r, i) for r in RULES for i in ('dense', 'sparse')])
-def test_a_posterior_over_every_slot_matches_numpy(rule, impl):
+@pytest.mark.parametrize('rule,impl,em_steps', [
+    *((r, i, 1) for r in RULES for i in ('dense', 'sparse')), ('batched', 'dense', 3)])
+def test_a_posterior_over_every_slot_matches_numpy(rule, impl, em_steps):
   # k = N (the fashion default's choose_k = num_slots): S is every slot, taken in slot
-  # order without a sort; the read and every rule's write still equal the NumPy reference
-  # (whose top-k sorts).
-  cfg = make_config(write_rule=rule, choose_k=N, kappa=10.0, write_impl=impl)
+  # order without a sort, and the write's sums are masked [B, N] matrices without a
+  # scatter (the EM's later iterations: one matmul); the read and every rule's write still
+  # equal the NumPy reference (whose top-k sorts).
+  cfg = make_config(write_rule=rule, choose_k=N, kappa=10.0, write_impl=impl,
+                    em_steps=em_steps)
   mem = random_memory(7)
   q, y = random_batch(7, 12)
   got = mm.read(mem, q, cfg)

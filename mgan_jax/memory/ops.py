@@ -44,6 +44,11 @@ def similarity_scores(memory: Memory, queries: jax.Array, config: MemoryConfig):
   return sims, scores
 
 
+def _in_slot_order(k: int, n: int) -> bool:
+  """Whether :func:`top_k` of ``k`` over ``n`` slots returns every slot in slot order."""
+  return k >= n
+
+
 def top_k(scores: jax.Array, config: MemoryConfig, k: Optional[int] = None):
   """The k (default choose_k) best slots per row: exact, or approximate if configured.
 
@@ -54,7 +59,7 @@ def top_k(scores: jax.Array, config: MemoryConfig, k: Optional[int] = None):
   """
   k = config.choose_k if k is None else k
   n = scores.shape[-1]
-  if k >= n:
+  if _in_slot_order(k, n):
     return scores, jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), scores.shape)
   if config.topk == 'approx':
     return jax.lax.approx_max_k(scores, k, recall_target=config.approx_recall)
@@ -117,8 +122,11 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig,
   _, scores = similarity_scores(memory, queries, config)
   top, idx = top_k(scores, config)
   offset = coll.slot_offset(memory.num_slots)
-  top, (indices, real) = coll.merge_top(top, (idx + offset, memory.values[idx]),
-                                        config.choose_k)
+  if _in_slot_order(config.choose_k, memory.num_slots):  # idx[b] = 0 .. n-1: no gather
+    values = jnp.broadcast_to(memory.values, idx.shape)
+  else:
+    values = memory.values[idx]
+  top, (indices, real) = coll.merge_top(top, (idx + offset, values), config.choose_k)
   if coll.sharded:
     top, indices, real = (coll.my_rows(x, batch) for x in (top, indices, real))
   posterior = jax.nn.softmax(top, axis=-1)
@@ -180,9 +188,12 @@ def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array, config: Me
   hit = jnp.any(best_values == labels[:, None], axis=-1)
 
   cond, idx = _conditional_top(memory, sims, scores, labels, config)
+  if _in_slot_order(config.write_top_k, memory.num_slots):  # idx[b] = 0 .. n-1: no gathers
+    cond_sims, cond_hist = sims, jnp.broadcast_to(memory.hist, idx.shape)
+  else:
+    cond_sims, cond_hist = jnp.take_along_axis(sims, idx, 1), memory.hist[idx]
   cond, (indices, cond_sims, cond_hist) = coll.merge_top(
-      cond, (idx + offset, jnp.take_along_axis(sims, idx, 1), memory.hist[idx]),
-      config.write_top_k)
+      cond, (idx + offset, cond_sims, cond_hist), config.write_top_k)
   plan = WritePlan(queries=queries, labels=labels, hit=hit, cond_indices=indices,
                    cond_valid=jnp.isfinite(cond) & hit[:, None], cond_sims=cond_sims,
                    cond_hist=cond_hist)
@@ -287,12 +298,20 @@ def apply_write(memory: Memory, plan: WritePlan, config: MemoryConfig,
   # --- The rule's EM on S_y of the hit queries, in canonical order. ---
   canon = canonical_order(plan)
   valid = plan.cond_valid[canon]
-  local = plan.cond_indices[canon] - offset
-  column = jnp.where(valid & (local >= 0) & (local < n), local, n)
-  slots = (rules.dense_slots if config.dense_write(n) else rules.sparse_slots)(column, n)
+  if _in_slot_order(config.write_top_k, n) and not coll.sharded:
+    # S_y of every query is every slot, in slot order, with h from before the write (this
+    # memory): rows the same whatever the order, so nothing to permute but the validity.
+    column = jnp.where(valid, jnp.arange(n, dtype=jnp.int32)[None, :], n)
+    cond_hist = jnp.broadcast_to(memory.hist, valid.shape)
+    slots = rules.dense_slots(column, n, in_slot_order=True)
+  else:
+    local = plan.cond_indices[canon] - offset
+    column = jnp.where(valid & (local >= 0) & (local < n), local, n)
+    cond_hist = plan.cond_hist[canon]
+    slots = (rules.dense_slots if config.dense_write(n) else rules.sparse_slots)(column, n)
   rule = config.write_rule if config.write_rule != 'sequential' else 'batched'
   keys, hist = rules.KERNELS[rule](slots, memory.keys, memory.hist, plan.queries[canon], valid,
-                                   plan.cond_sims[canon], plan.cond_hist[canon], config,
+                                   plan.cond_sims[canon], cond_hist, config,
                                    coll.psum)
   ages = memory.ages + 1 if advance_ages else memory.ages
   ages = jnp.where(slots.touched, 0, ages)

@@ -47,24 +47,51 @@ class Slots:
   sum: Callable       # weights [B, k] -> [s]
   pull: Callable      # (weights [B, k], queries [B, M]) -> [s, M], sum_b w_bi q_b
   touched: jax.Array  # [n] bool, the local slots some entry updates
+  at_entries: Callable = None   # [s] -> [B, k], each entry's value (0: not summed here)
+  entry_sims: Callable = None   # (keys [s, M], queries [B, M]) -> [B, k], K_entry . q_b
+
+  def __post_init__(self):
+    if self.at_entries is None:
+      object.__setattr__(self, 'at_entries', lambda x: _at_entries(x, self.entry))
+    if self.entry_sims is None:
+      object.__setattr__(self, 'entry_sims', lambda keys, q: jnp.einsum(
+          'bkm,bm->bk', _at_entries(keys, self.entry), q))
 
 
-def dense_slots(column: jax.Array, n: int) -> Slots:
-  """Slot space = the ``n`` local slots; ``column [B, k]``: local slot, or ``n``."""
+def dense_slots(column: jax.Array, n: int, in_slot_order: bool = False) -> Slots:
+  """Slot space = the ``n`` local slots; ``column [B, k]``: local slot, or ``n``.
+
+  ``in_slot_order``: entry ``j`` of every row is slot ``j`` or ``n`` (S_y covers every slot:
+  :func:`~mgan_jax.memory.ops.top_k` returns them in slot order). The ``[B, n]`` matrices
+  are then the weights themselves, masked: no scatter (on XLA:CPU, a scatter of ``B n``
+  entries costs several times the whole EM).
+  """
   batch = column.shape[0]
   rows = jnp.arange(batch)[:, None]
-  touched = jnp.zeros((n,), bool).at[column].set(True, mode='drop')
+  if in_slot_order:
+    if column.shape[1] != n:
+      raise ValueError(f'in_slot_order needs one entry per slot: {column.shape[1]} != {n}')
+    own = column == jnp.arange(n, dtype=column.dtype)[None, :]
+    touched = jnp.any(own, axis=0)
+  else:
+    touched = jnp.zeros((n,), bool).at[column].set(True, mode='drop')
 
   def matrix(w):
+    if in_slot_order:
+      return jnp.where(own, w, 0.0).astype(jnp.float32)
     return jnp.zeros((batch, n), jnp.float32).at[rows, column].set(w, mode='drop')
 
+  extra = {}
+  if in_slot_order:  # entry j of a row is slot j: broadcasts and a matmul, not gathers
+    extra = dict(at_entries=lambda x: jnp.where(own, x[None, :], 0.0),
+                 entry_sims=lambda keys, q: jnp.where(own, q @ keys.T, 0.0))
   return Slots(
       gather=lambda x: x,
       scatter=lambda full, x: jnp.where(touched.reshape((n,) + (1,) * (x.ndim - 1)), x, full),
       entry=column, is_slot=touched,
       sum=lambda w: jnp.sum(matrix(w), axis=0),
       pull=lambda w, q: matrix(w).T @ q,
-      touched=touched)
+      touched=touched, **extra)
 
 
 def sparse_slots(column: jax.Array, n: int) -> Slots:
@@ -127,8 +154,8 @@ def batched(slots: Slots, keys, hist, queries, valid, sims, ent_hist, config: Me
 
   def later(_, carry):
     keys_t, hist_t, _ = carry
-    sims_e = jnp.einsum('bkm,bm->bk', _at_entries(keys_t, slots.entry), queries)
-    hist_e = _at_entries(hist_t, slots.entry)
+    sims_e = slots.entry_sims(keys_t, queries)
+    hist_e = slots.at_entries(hist_t)
     return iteration(psum(jnp.where(mine, sims_e, 0.0)), psum(jnp.where(mine, hist_e, 0.0)),
                      *carry)
 
@@ -157,7 +184,7 @@ def proposals(slots: Slots, keys, hist, queries, valid, sims, ent_hist, config: 
   gamma = masked_softmax(kappa * sims + jnp.log(alpha * ent_hist + beta), valid)
   rate = gamma / (alpha * ent_hist + 1.0)
   keys_s = slots.gather(keys)
-  key_sq = _at_entries(jnp.sum(jnp.square(keys_s), axis=1), slots.entry)
+  key_sq = slots.at_entries(jnp.sum(jnp.square(keys_s), axis=1))
   query_sq = jnp.sum(jnp.square(queries), axis=1, keepdims=True)
   norm_sq = (jnp.square(1.0 - rate) * key_sq + jnp.square(rate) * query_sq
              + 2.0 * rate * (1.0 - rate) * sims)
