@@ -491,6 +491,12 @@ def test_sampling_follows_the_real_histogram():
   np.testing.assert_allclose(freq, p, atol=4 * np.sqrt(p * (1 - p) / len(idx)).max())
   i, keys = mm.sample_keys(mem, jax.random.PRNGKey(0), 5)
   np.testing.assert_array_equal(keys, np.asarray(mem.keys)[np.asarray(i)])
+  # Draw for draw what jax.random.categorical gives (its argmax is two reductions here).
+  logits = np.where(w > 0, np.log(np.where(w > 0, w, 1.0)), -np.inf).astype(np.float32)
+  for seed in range(3):
+    rng = jax.random.PRNGKey(seed)
+    np.testing.assert_array_equal(mm.sample_slots(mem, rng, 64),
+                                  jax.random.categorical(rng, jnp.asarray(logits), shape=(64,)))
 
 
 def test_sampling_without_real_slots_falls_back_to_all_slots():
