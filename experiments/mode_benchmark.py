@@ -7,10 +7,11 @@ over several seeds.
 
 Trains the config once per model and seed (``ROOT/NAME/MODEL_seedS``; a finished run is not
 trained again, an interrupted one resumes), scores each final state on the protocol's
-samples (2,500)
-(:mod:`mgan_jax.evaluate.evaluation`: modes covered, share within 3 sigma, reverse KL of the mode
-histogram) and writes ``ROOT/NAME/summary.json`` and a markdown table (mean +- standard
-deviation over the seeds, and every seed) to stdout. Same budget for every model: the
+samples (2,500; :mod:`mgan_jax.evaluate.evaluation`: modes covered, share within 3 sigma,
+reverse KL of the mode histogram) and writes each run's ``eval_step_STEP/eval.json`` (as
+``experiments.evaluate`` does; ``experiments.compare`` pairs them by seed),
+``ROOT/NAME/summary.json`` and a markdown table (mean +- standard deviation over the seeds,
+and every seed) to stdout. Same budget for every model: the
 config's steps, batch and optimiser; only the overrides of :data:`MODELS` differ (MAD-GAN's
 k generators share the batch: each gets batch / k rows). For MAD-GAN the table adds, per
 seed, the modes each generator wins (where it has the most high-quality samples).
@@ -76,6 +77,11 @@ def main(argv):
       evaluator = evaluation.Evaluator(config, seed=seed, pictures=False)
       samples = evaluator.num_samples
       result = evaluator(state, step)
+      # As experiments.evaluate writes it, so experiments.compare can pair runs by seed.
+      out = os.path.join(workdir, f'eval_step_{step}')
+      os.makedirs(out, exist_ok=True)
+      with open(os.path.join(out, 'eval.json'), 'w') as f:
+        json.dump({'scores': result.scores, 'protocol': result.protocol}, f, indent=2)
       seconds = float('nan')  # the training's wall time (of its last session, if resumed)
       try:
         with open(os.path.join(workdir, 'last_metrics.json')) as f:

@@ -2,12 +2,15 @@
 against their NumPy forms, recomputed outside the step; the generators provably distinct
 (swapping two generators' parameters swaps their grid rows); pmap == jit; the refusals."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mgan_jax.data import toy
+from mgan_jax.evaluate import results
 from mgan_jax.gans import madgan
 from mgan_jax.train import sampling, trainer, training
 from tests import numpy_madgan as ref
@@ -259,6 +262,11 @@ def test_the_mode_benchmark_compares_madgan_and_its_sim_variant(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   assert '| madgan |' in out.stdout and '| madgan_sim |' in out.stdout
   assert 'madgan modes won by each generator, per seed: 0: [' in out.stdout
+  # Each run's scores are where experiments.compare reads them.
+  summary = json.load(open(tmp_path / 'ring8' / 'summary.json'))
+  run = results.read_scores(str(tmp_path / 'ring8' / 'madgan_sim_seed0'))
+  assert run.seed == 0
+  assert run.scores[20]['modes'] == summary['per_seed']['madgan_sim'][0]['modes']
   bad = run_cli('--config=ring8', '--models=madgan,gan9', module='experiments.mode_benchmark')
   assert bad.returncode != 0
   assert 'unknown model(s) gan9; known: memory, dcgan, madgan, madgan_sim' in bad.stderr
