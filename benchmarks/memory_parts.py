@@ -1,5 +1,6 @@
-r"""Times a memory write's two parts (the plan, its application), the whole write and the
-read, each jitted alone, at one size and rule; the minimum of ``--repeats`` calls.
+r"""Times the bare matmul q K^T, a memory write's two parts (the plan, its application), the
+whole write and the read, each jitted alone, at one size and rule; the minimum of
+``--repeats`` calls, and (read + write) / matmul.
 
     python -m benchmarks.memory_parts --slots=4096 --key_dim=16 --batch=128 --k=4096 \
         --write_rule=proposals
@@ -60,10 +61,13 @@ def main(argv):
   write = jax.jit(lambda mem, q, y: mm.write(mem, q, y, cfg)[0])
   read = jax.jit(lambda mem, q: mm.read(mem, q, cfg).prob_real)
   r = _REPEATS.value
-  times = dict(plan=min_ms(plan, memory, q, y, repeats=r),
+  matmul = jax.jit(lambda keys, q: q @ keys.T)
+  times = dict(matmul=min_ms(matmul, memory.keys, q, repeats=r),
+               plan=min_ms(plan, memory, q, y, repeats=r),
                apply=min_ms(apply, memory, plan(memory, q, y), repeats=r),
                write=min_ms(write, memory, q, y, repeats=r),
                read=min_ms(read, memory, q, repeats=r))
+  times['read+write / matmul'] = (times['read'] + times['write']) / times['matmul']
   print(f'N={n} M={m} B={b} k={_K.value} {_RULE.value}: '
         + ' '.join(f'{k} {v:.2f}' for k, v in times.items()) + ' ms (min of '
         f'{r}; {jax.devices()[0].device_kind})')
