@@ -5,9 +5,11 @@ r"""mgan_jax's fashion train step next to the same model written in PyTorch, in 
 
 The PyTorch side (below) is what a PyTorch user would write for the fashion config: the same
 networks (conv ``mu`` 64-128-256 + a 4x4/4 query conv with batch norm; the dense + 4x4/2
-transposed-conv generator), the same memory algorithm (vMF read with a top-k posterior;
-the hit test, ``S_y``, one batched incremental-EM step and the LRU overwrite), the same
-losses (jsd with the reference clipping, the MI term), Adam(2e-4, 0.5, 0.999). Before
+transposed-conv generator), the same memory algorithm at the config's settings (the vMF read's posterior over the top
+``choose_k`` slots, a plain softmax when that is every slot; the hit test, the write's
+``S_y`` of ``write_k`` slots, one EM step of the ``batched`` or ``proposals`` rule and the
+LRU overwrite), the same losses (``jsd`` or ``alternative``, with the reference clipping, and
+the squared MI term), Adam(2e-4, 0.5, 0.999). Other settings are refused. Before
 timing, the benchmark checks that the two memories agree on the same inputs (read output;
 keys, histogram, labels and ages after a write) and that the networks have the same
 parameter count; then it times blocks of 10 steps alternately on the same batch, so both
@@ -41,7 +43,15 @@ def torch_model(config):
   from torch import nn
   import torch.nn.functional as F
 
-  mem_cfg = config.memory
+  from mgan_jax import memory as mm
+  mem_cfg = mm.MemoryConfig(**dict(config.memory))
+  if (mem_cfg.write_rule not in ('batched', 'proposals') or mem_cfg.em_steps != 1
+      or mem_cfg.correct_in_top != 1 or mem_cfg.hist_step != 'count' or config.loss not in ('jsd', 'alternative')
+      or config.get('mi_form', 'squared') != 'squared'
+      or config.get('mi_networks', 'both') != 'both'):
+    raise SystemExit('the PyTorch side implements the batched and proposals rules with one EM '
+                     'step, correct_in_top 1, the jsd and alternative losses and the squared '
+                     'MI term on both networks; this config needs more')
   z_dim, key_dim = config.model.z_dim, config.model.key_dim
   lam = config.mi_weight
 
@@ -97,7 +107,10 @@ def torch_model(config):
       return torch.sigmoid(self.out(h))
 
   class Memory:
-    """(K, v, a, h) as tensors; read and write as in mgan_jax.memory (SPEC 2-3), T = 1."""
+    """(K, v, a, h) as tensors; read and write as in mgan_jax.memory (SPEC 2-3): the read's
+    posterior over the top choose_k slots (every slot: a plain softmax), the write's S_y the
+    top write_k slots of the label, one EM step of the config's rule (batched or
+    proposals)."""
 
     def __init__(self, keys, values, ages, hist):
       self.keys, self.values, self.ages, self.hist = keys, values, ages, hist
@@ -108,31 +121,46 @@ def torch_model(config):
 
     def read(self, q):
       _, scores = self.scores(q)
+      if mem_cfg.choose_k >= scores.shape[1]:
+        return torch.softmax(scores, dim=1) @ self.values.to(q.dtype)
       top, idx = torch.topk(scores, mem_cfg.choose_k, dim=1)
       return (torch.softmax(top, dim=1) * self.values[idx].to(q.dtype)).sum(1)
 
     @torch.no_grad()
     def write(self, q, labels):
       n, batch = self.keys.shape[0], q.shape[0]
+      alpha, beta, kappa_w = mem_cfg.alpha, mem_cfg.beta, mem_cfg.write_kappa
       sims, scores = self.scores(q)
       hit = self.values[scores.argmax(1)] == labels       # correct_in_top = 1
-      masked = torch.where(self.values[None] == labels[:, None], scores, -math.inf)
-      cond, idx = torch.topk(masked, mem_cfg.choose_k, dim=1)
+      write_scores = scores if kappa_w == mem_cfg.kappa else (
+          kappa_w * sims + torch.log(self.hist + beta))
+      masked = torch.where(self.values[None] == labels[:, None], write_scores, -math.inf)
+      cond, idx = torch.topk(masked, mem_cfg.write_top_k, dim=1)
       valid = torch.isfinite(cond) & hit[:, None]
       cond_sims = torch.gather(sims, 1, idx)
       columns = torch.where(valid, idx, n)
       touched = torch.zeros(n + 1, dtype=torch.bool).index_fill_(0, columns.flatten(), True)[:n]
-      # One batched EM step over the batch's sufficient statistics.
-      logits = mem_cfg.kappa * cond_sims + torch.log(mem_cfg.alpha * self.hist[idx]
-                                                     + mem_cfg.beta)
+      ent_hist = alpha * self.hist[idx]
+      logits = kappa_w * cond_sims + torch.log(ent_hist + beta)
       gamma = torch.softmax(logits.masked_fill(~valid, -math.inf), dim=1).nan_to_num(0.0)
-      delta = torch.zeros(batch, n + 1).scatter_(1, columns, gamma)[:, :n]
-      mass = delta.sum(0)
-      hist = torch.where(touched, mem_cfg.alpha * self.hist, self.hist) + mass
-      pull = delta.T @ q - mass[:, None] * self.keys
-      safe = torch.where(touched, hist, 1.0)[:, None]
-      keys = torch.where(touched[:, None], F.normalize(self.keys + pull / safe, dim=1),
-                         self.keys)
+      to_slots = lambda w: torch.zeros(batch, n + 1).scatter_(1, columns, w)[:, :n]
+      if mem_cfg.write_rule == 'batched':  # one EM step over the batch's statistics
+        delta = to_slots(gamma)
+        mass = delta.sum(0)
+        hist = torch.where(touched, alpha * self.hist, self.hist) + mass
+        pull = delta.T @ q - mass[:, None] * self.keys
+        safe = torch.where(touched, hist, 1.0)[:, None]
+        keys = torch.where(touched[:, None], F.normalize(self.keys + pull / safe, dim=1),
+                           self.keys)
+      else:  # proposals: K_i <- normalize(sum_b normalize((1 - r) K_i + r q_b)), h <- alpha h + 1
+        rate = gamma / (ent_hist + 1.0)
+        norm_sq = ((1 - rate) ** 2 + rate ** 2 * (q * q).sum(1, keepdim=True)
+                   + 2 * rate * (1 - rate) * cond_sims)     # |K_i| = 1
+        inv = torch.where(valid, norm_sq.clamp_min(0).sqrt().clamp_min(1e-12).reciprocal(), 0.0)
+        keep = to_slots((1 - rate) * inv).sum(0)
+        new = F.normalize(keep[:, None] * self.keys + to_slots(rate * inv).T @ q, dim=1)
+        keys = torch.where(touched[:, None], new, self.keys)
+        hist = torch.where(touched, alpha * self.hist + 1.0, self.hist)
       ages = torch.where(touched, 0, self.ages + 1)
       # LRU: the j-th miss takes the j-th oldest slot (ties to the lower index).
       oldest = torch.sort(self.ages, descending=True, stable=True).indices[:batch]
@@ -193,8 +221,9 @@ def torch_model(config):
     for p in d_trainable:
       p.requires_grad_(False)
     f_fake = dn(gn(z))
-    g_loss = (torch.log(1 - clip(mem.read(F.normalize(f_fake, dim=1)))).mean()
-              + lam * ((f_fake - kc) ** 2).mean())
+    p_fake = clip(mem.read(F.normalize(f_fake, dim=1)))
+    g_adv = (-torch.log(p_fake) if config.loss == 'alternative' else torch.log(1 - p_fake))
+    g_loss = g_adv.mean() + lam * ((f_fake - kc) ** 2).mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
@@ -251,8 +280,7 @@ def check_memories_agree(config, memory_cls):
   """Max abs differences of the PyTorch memory against mgan_jax.memory on one read + write."""
   import torch
   from mgan_jax import memory as mm
-  from mgan_jax.train import training
-  cfg = training.memory_config_from(config)
+  cfg = mm.MemoryConfig(**dict(config.memory))
   rng = np.random.default_rng(0)
   n, m, b = cfg.num_slots, cfg.key_dim, 2 * config.batch_size
   keys = rng.normal(size=(n, m)).astype(np.float32)
