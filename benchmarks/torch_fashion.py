@@ -5,14 +5,14 @@ r"""mgan_jax's fashion train step next to the same model written in PyTorch, in 
 
 The PyTorch side (below) is what a PyTorch user would write for the fashion config: the same
 networks (conv ``mu`` 64-128-256 + a 4x4/4 query conv with batch norm; the dense + 4x4/2
-transposed-conv generator), the same memory algorithm at the config's settings (the vMF read's posterior over the top
-``choose_k`` slots, a plain softmax when that is every slot; the hit test, the write's
-``S_y`` of ``write_k`` slots, one EM step of the ``batched`` or ``proposals`` rule and the
-LRU overwrite), the same losses (``jsd`` or ``alternative``, with the reference clipping, and
-the squared MI term), Adam(2e-4, 0.5, 0.999). Other settings are refused. Before
-timing, the benchmark checks that the two memories agree on the same inputs (read output;
-keys, histogram, labels and ages after a write) and that the networks have the same
-parameter count; then it times blocks of 10 steps alternately on the same batch, so both
+transposed-conv generator), the same memory algorithm at the config's settings (the vMF
+read's posterior over the top ``choose_k`` slots, a plain softmax when that is every slot;
+the hit test, the write's ``S_y`` of ``write_k`` slots, one EM step of the ``batched`` or
+``proposals`` rule and the LRU overwrite), the same losses (``jsd`` or ``alternative``, with
+the reference clipping, and the squared MI term), Adam(2e-4, 0.5, 0.999). Other settings are
+refused. Before timing, the benchmark checks that the two memories agree on the same inputs
+(read output; keys, histogram, labels and ages after a write) and that the networks have the
+same parameter count; then it times blocks of 10 steps alternately on the same batch, so both
 see the same machine load, and prints the medians and their ratio. Differences kept on
 purpose: PyTorch's write does not sort the batch into mgan_jax's canonical order (that
 order only makes the sums bit-reproducible; its cost is a sort of 2B digests). Not a test.
@@ -46,7 +46,8 @@ def torch_model(config):
   from mgan_jax import memory as mm
   mem_cfg = mm.MemoryConfig(**dict(config.memory))
   if (mem_cfg.write_rule not in ('batched', 'proposals') or mem_cfg.em_steps != 1
-      or mem_cfg.correct_in_top != 1 or mem_cfg.hist_step != 'count' or config.loss not in ('jsd', 'alternative')
+      or mem_cfg.correct_in_top != 1 or mem_cfg.hist_step != 'count'
+      or config.loss not in ('jsd', 'alternative')
       or config.get('mi_form', 'squared') != 'squared'
       or config.get('mi_networks', 'both') != 'both'):
     raise SystemExit('the PyTorch side implements the batched and proposals rules with one EM '

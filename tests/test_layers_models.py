@@ -1,4 +1,5 @@
-"""Layers (the exact transposed convolution as matmuls, both forms), the network registry, the losses."""
+"""Layers (the exact 4x4/2 transposed convolution, both forms, and its gradients), the
+network registry, the losses."""
 
 import flax.linen as nn
 import jax
@@ -14,7 +15,7 @@ from mgan_jax.nets import models
 
 @pytest.mark.parametrize('shape,features', [((2, 7, 7, 3), 4), ((1, 5, 9, 1), 2),
                                             ((3, 4, 4, 8), 1), ((2, 5, 6, 8), 16)])
-def test_subpixel_deconv_equals_flax_conv_transpose(shape, features):
+def test_conv_transpose_4x4_equals_flax_conv_transpose(shape, features):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   reference = nn.ConvTranspose(features, (4, 4), (2, 2), padding='SAME')
   params = jax.jit(reference.init)(jax.random.PRNGKey(1), x)

@@ -11,7 +11,6 @@ from typing import Callable, Optional
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 INIT = nn.initializers.truncated_normal(0.02)
 lrelu = functools.partial(nn.leaky_relu, negative_slope=0.2)
@@ -157,25 +156,9 @@ class MinibatchDiscrimination(nn.Module):
 # A 4x4 stride-2 'SAME' transposed convolution (lax.conv_transpose pads the stride-dilated
 # input by 2 on each side) computes, along each spatial axis,
 #     out[2i]   = w[0] x[i-1] + w[2] x[i]
-#     out[2i+1] = w[1] x[i]   + w[3] x[i+1].
-# Both output phases read a window of two inputs: phase 0 at i the window (x[i-1], x[i]),
-# phase 1 at i the window (x[i], x[i+1]), i.e. the window (x[t-1], x[t]) at t = i + 1. So one
-# 2x2 'VALID' convolution of the input padded by 1, to 4 C channels (one block per phase
-# pair), gives every output: phase a along an axis is that convolution's output at
-# t = i + a. _PHASE_TAPS[a][p] is the 4-tap kernel index of window position p for phase a.
-# Per output pixel this is the 4 taps the transposed convolution needs (a 3x3 form would
-# spend 9), on an (H+1) x (W+1) grid.
-_PHASE_TAPS = np.array([[0, 2], [1, 3]])
-MATMUL_MIN_CHANNELS = 16  # conv_transpose_4x4: phase (patches) form from this many output channels
-
-
-def subpixel_kernel(kernel: jax.Array) -> jax.Array:
-  """[4, 4, C_in, C_out] transposed-conv kernel -> the [2, 2, C_in, 4 C_out] kernel of the
-  phase convolution (output channels ordered (a, b, C_out))."""
-  c_in, c_out = kernel.shape[2:]
-  k = kernel[_PHASE_TAPS]                  # [a, py, 4, C_in, C_out]
-  k = k[:, :, _PHASE_TAPS]                 # [a, py, b, px, C_in, C_out]
-  return k.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, c_in, 4 * c_out)
+#     out[2i+1] = w[1] x[i]   + w[3] x[i+1],
+# i.e. input i reaches output 2i + 2 - t through tap t.
+MATMUL_MIN_CHANNELS = 16  # conv_transpose_4x4: XLA's convolution from this many output channels
 
 
 def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
@@ -194,7 +177,7 @@ def _shift(y: jax.Array, axis: int, d: int) -> jax.Array:
   return jax.lax.slice_in_dim(jnp.pad(y, pad), max(d, 0), max(d, 0) + n, axis=axis)
 
 
-# Phase a of an axis: its two (tap, input offset) pairs, out[2m + a] = sum w[t] x[m + d].
+# Phase a of an axis: its two (tap t, input offset d) pairs, out[2m + a] = sum w[t] x[m + d].
 _PHASE_SOURCES = {0: ((2, 0), (0, -1)), 1: ((1, 0), (3, 1))}
 
 
@@ -206,46 +189,76 @@ def _interleave(phases) -> jax.Array:
   return out.reshape(b, 2 * h, 2 * w, c)
 
 
-def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel, as matmuls.
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
 
-  With many output channels: the 2x2 phase convolution over the padded input (to 4 C_out
-  channels) written as patches times a matrix, then an interleave of the phases, so that its
-  backward pass is two matmuls: XLA:CPU runs the kernel gradient of the convolution form (a
-  convolution with an 8x8 window over the batch) at a small fraction of its matmul speed
-  (WORKSPACE.md, profile of the fashion step). With few output channels (an image layer)
-  those patches would be mostly copies; there each input pixel's 16 taps come from one
-  matmul to ``16 C_out`` columns, and each output phase adds its four (tap, shifted input)
-  terms (``_PHASE_SOURCES``): 2.8x faster forward and backward than the convolution form
-  on the fashion generator's last layer here (WORKSPACE.md, issue 16).
+
+def _taps_of_output(dy: jax.Array) -> jax.Array:
+  """[B, 2H, 2W, C] -> [B, H, W, 4, 4, C]: for input pixel (i, j) and tap (ty, tx) the
+  output pixel it reaches, ``dy[2i + 2 - ty, 2j + 2 - tx]`` (zero outside)."""
+  _, h2, w2, _ = dy.shape
+  h, w = h2 // 2, w2 // 2
+  padded = jnp.pad(dy, ((0, 0), (1, 2), (1, 2), (0, 0)))       # output o at o + 1
+  return jnp.stack([jnp.stack([padded[:, 3 - ty:3 - ty + 2 * h:2, 3 - tx:3 - tx + 2 * w:2]
+                               for tx in range(4)], axis=3) for ty in range(4)], axis=3)
+
+
+@jax.custom_vjp
+def _conv_transpose_xla(x, kernel):
+  return jax.lax.conv_transpose(x, kernel, (2, 2), 'SAME', dimension_numbers=_NHWC)
+
+
+def _conv_transpose_xla_fwd(x, kernel):
+  return _conv_transpose_xla(x, kernel), (x, kernel)
+
+
+def _conv_transpose_xla_bwd(residuals, dy):
+  """The input gradient as XLA computes it (a stride-2 convolution of ``dy``); the kernel
+  gradient as one matmul of the inputs with each input pixel's 16 output taps of ``dy``
+  (XLA:CPU's own kernel gradient, a convolution with a window over the batch, took 277 ms
+  here for the fashion generator's middle layer; this one 9 ms)."""
+  x, kernel = residuals
+  b, h, w, c_in = x.shape
+  dx = jax.lax.conv_general_dilated(
+      jnp.pad(dy, ((0, 0), (1, 2), (1, 2), (0, 0))),
+      kernel[::-1, ::-1].transpose(0, 1, 3, 2), (2, 2), 'VALID', dimension_numbers=_NHWC)
+  taps = _taps_of_output(dy).reshape(b * h * w, -1)                 # [BHW, (ty, tx, C_out)]
+  dk = jnp.dot(x.reshape(b * h * w, c_in).T, taps)
+  return dx, dk.reshape(c_in, 4, 4, -1).transpose(1, 2, 0, 3)
+
+
+_conv_transpose_xla.defvjp(_conv_transpose_xla_fwd, _conv_transpose_xla_bwd)
+
+
+def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 4x4 kernel, fast on XLA:CPU.
+
+  With many output channels: XLA's own transposed convolution and input gradient, with the
+  kernel gradient as a matmul (:func:`_conv_transpose_xla_bwd`). With few output channels
+  (an image layer) each input pixel's 16 taps come from one matmul to ``16 C_out`` columns
+  and each output phase adds its four (tap, shifted input) terms (``_PHASE_SOURCES``): 2.8x
+  faster forward and backward than a convolution there (WORKSPACE.md, issue 16).
   """
   b, h, w, c_in = x.shape
   c_out = kernel.shape[-1]
   kernel = kernel.astype(x.dtype)
-  if c_out < MATMUL_MIN_CHANNELS:
-    taps = jnp.dot(x.reshape(b * h * w, c_in),
-                   kernel.transpose(2, 0, 1, 3).reshape(c_in, 16 * c_out))
-    taps = taps.reshape(b, h, w, 4, 4, c_out)
-    phases = []
-    for a in range(2):
-      row = []
-      for bb in range(2):
-        total = 0.0
-        for ty, dy in _PHASE_SOURCES[a]:
-          for tx, dx in _PHASE_SOURCES[bb]:
-            term = taps[:, :, :, ty, tx]
-            term = _shift(term, 1, dy) if dy else term
-            total = total + (_shift(term, 2, dx) if dx else term)
-        row.append(total)
-      phases.append(row)
-    return _interleave(phases)
-  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  matrix = subpixel_kernel(kernel)                                    # [2, 2, Ci, 4 Co]
-  patches = jnp.concatenate([padded[:, py:py + h + 1, px:px + w + 1]
-                             for py in range(2) for px in range(2)], axis=-1)
-  y = jnp.dot(patches, matrix.reshape(4 * c_in, 4 * c_out))
-  y = y.reshape(b, h + 1, w + 1, 2, 2, c_out)
-  return _interleave([[y[:, a:a + h, bb:bb + w, a, bb] for bb in range(2)] for a in range(2)])
+  if c_out >= MATMUL_MIN_CHANNELS:
+    return _conv_transpose_xla(x, kernel)
+  taps = jnp.dot(x.reshape(b * h * w, c_in),
+                 kernel.transpose(2, 0, 1, 3).reshape(c_in, 16 * c_out))
+  taps = taps.reshape(b, h, w, 4, 4, c_out)
+  phases = []
+  for a in range(2):
+    row = []
+    for bb in range(2):
+      total = 0.0
+      for ty, dy in _PHASE_SOURCES[a]:
+        for tx, dx in _PHASE_SOURCES[bb]:
+          term = taps[:, :, :, ty, tx]
+          term = _shift(term, 1, dy) if dy else term
+          total = total + (_shift(term, 2, dx) if dx else term)
+      row.append(total)
+    phases.append(row)
+  return _interleave(phases)
 
 
 class ConvTranspose4x4(nn.Module):
