@@ -204,6 +204,9 @@ def _taps_of_output(dy: jax.Array) -> jax.Array:
 
 @jax.custom_vjp
 def _conv_transpose_xla(x, kernel):
+  """XLA's transposed convolution with :func:`_conv_transpose_xla_bwd` as its gradient.
+  Reverse mode only (a ``custom_vjp``): ``jax.jvp`` through a generator that uses it raises;
+  nothing in the project takes forward-mode derivatives."""
   return jax.lax.conv_transpose(x, kernel, (2, 2), 'SAME', dimension_numbers=_NHWC)
 
 
