@@ -11,7 +11,10 @@ experiments.mode_benchmark --config=ring8`, WORKSPACE.md): MemoryGAN 1.8 modes, 
 quality; the DCGAN baseline 6.2 modes, 54.4%. About 5 minutes per MemoryGAN seed on 2 cores.
 With the fashion default's memory (`--config.memory.write_rule=proposals
 --config.memory.kappa=10 --config.memory.choose_k=4096 --config.loss=alternative`, all
-models): MemoryGAN 5.6 modes, 40.4%; DCGAN 6.8, 39.6%; MAD-GAN 7.8, 77.5% (WORKSPACE.md).
+models): MemoryGAN 5.6 modes, 40.4%; DCGAN 6.8, 39.6%; MAD-GAN 7.8, 77.5% (WORKSPACE.md);
+with the cosine MI term on G (`--config.mi_form=cosine --config.mi_weight=1.0
+--config.mi_networks=generator`): MemoryGAN 7.0 modes on every seed, 31.0%, reverse KL
+0.67 against DCGAN's 1.06. About 2 minutes of training per MemoryGAN seed.
 """
 
 from experiments.configs import base
