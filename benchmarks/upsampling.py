@@ -1,5 +1,6 @@
 r"""The fashion generator, forward + backward at batch 64, with its two 4x4/2 upsamplings as
-flax's ConvTranspose and as mgan_jax's exactly equivalent sub-pixel form.
+flax's ConvTranspose and as mgan_jax's exactly equivalent ConvTranspose4x4 (XLA's convolution
+with a matmul kernel gradient; the image layer as one matmul to 16 taps).
 
     python -m benchmarks.upsampling [--batch=64] [--repeats=20]
 
@@ -54,7 +55,7 @@ def main(argv):
     return jax.jit(jax.value_and_grad(loss, has_aux=True))
 
   results = {}
-  for name, module in (('flax ConvTranspose', ref), ('sub-pixel ConvTranspose4x4', ours)):
+  for name, module in (('flax ConvTranspose', ref), ('mgan_jax ConvTranspose4x4', ours)):
     f = fwd_bwd(module)
     out = f(variables['params'])
     jax.block_until_ready(out)
