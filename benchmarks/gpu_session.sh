@@ -17,6 +17,7 @@
 #                (step ms, images/s, memory overhead, share of the matmul peak)
 #   memory.txt   read + write against the bare matmul, 16k to 1M slots, two write rules
 #   topk.txt     approx_max_k's recall and speed against lax.top_k
+#   torch.txt    the fashion step against the same model in PyTorch on the same GPU
 # Record the numbers and the device in WORKSPACE.md's results log.
 set -u -o pipefail
 OUT=${OUT:-/tmp/gpu_session_out}
@@ -33,7 +34,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
   SIZES=1024:64:16:32,4096:64:32:64
   TOPK=16:4096:64
 else
-  STEPS=60; LIMIT=120  # 4 parts: at most 450 s of the 560 s call
+  STEPS=60; LIMIT=100  # 5 parts: at most 470 s of the 560 s call
   SIZES=16384:512:64:256,65536:512:256:256,262144:512:256:256,1048576:512:256:256
   TOPK=64:16384:256,256:262144:256,256:1048576:256
 fi
@@ -58,7 +59,14 @@ part steps.txt "$LIMIT" python3 -m benchmarks.train_step --config=fashion --synt
 [ "${SMOKE:-0}" = 1 ] ||  # the cifar10 nets take minutes to compile on a CPU
   part steps.txt "$LIMIT" python3 -m benchmarks.train_step --config=cifar10 --synthetic_data \
       --steps=$STEPS
-part memory.txt 150 python3 -m benchmarks.memory --sizes=$SIZES \
+part memory.txt 130 python3 -m benchmarks.memory --sizes=$SIZES \
     --write_rule=batched,proposals --repeats=10 --json="$OUT/memory.json"
-part topk.txt 60 python3 -m benchmarks.topk_recall --sizes=$TOPK
+part topk.txt 50 python3 -m benchmarks.topk_recall --sizes=$TOPK
+if [ "${SMOKE:-0}" = 1 ]; then
+  part torch.txt 200 python3 -m benchmarks.torch_fashion --synthetic_data --steps=10 \
+      --components=false
+else  # the image's python3 holds PyTorch (CUDA); JAX runs on its default backend, the GPU
+  part torch.txt 90 python3 -m benchmarks.torch_fashion --synthetic_data --steps=60 \
+      --torch_device=cuda
+fi
 echo "== done $(date +%H:%M:%S); files in $OUT"

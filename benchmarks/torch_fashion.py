@@ -2,6 +2,7 @@ r"""mgan_jax's fashion train step next to the same model written in PyTorch, in 
 
     pip install -e '.[benchmark]'          # PyTorch's CPU build, for this benchmark only
     python -m benchmarks.torch_fashion [--steps=60] [--torch_compile]
+    python -m benchmarks.torch_fashion --torch_device=cuda --synthetic_data   # on a GPU
 
 The PyTorch side (below) is what a PyTorch user would write for the fashion config: the same
 networks (conv ``mu`` 64-128-256 + a 4x4/4 query conv with batch norm; the dense + 4x4/2
@@ -16,6 +17,13 @@ same parameter count; then it times blocks of 10 steps alternately on the same b
 see the same machine load, and prints the medians and their ratio. Differences kept on
 purpose: PyTorch's write does not sort the batch into mgan_jax's canonical order (that
 order only makes the sums bit-reproducible; its cost is a sort of 2B digests). Not a test.
+
+On a GPU (``--torch_device=cuda``) both sides run there: JAX on its default backend, PyTorch's
+tensors made on the device (``torch.set_default_device``), and every timed PyTorch block ends
+with ``torch.cuda.synchronize()`` as every JAX block ends with ``block_until_ready``, so
+neither side's asynchronous dispatch is timed as work done. ``--synthetic_data`` draws random
+images in place of Fashion-MNIST (a machine without the data set; the step's cost does not
+depend on the pixels).
 """
 
 import math
@@ -33,6 +41,9 @@ _STEPS = flags.DEFINE_integer('steps', 60, 'Timed steps per framework (blocks of
 _WARMUP = flags.DEFINE_integer('warmup', 5, 'Untimed steps after compiling.')
 _COMPILE = flags.DEFINE_bool('torch_compile', False, 'Also time torch.compile of the nets.')
 _THREADS = flags.DEFINE_integer('torch_threads', 0, 'torch.set_num_threads (0: default).')
+_DEVICE = flags.DEFINE_string('torch_device', 'cpu', "PyTorch's device: cpu or cuda.")
+_SYNTHETIC = flags.DEFINE_bool('synthetic_data', False,
+                               'Random uint8 images instead of Fashion-MNIST.')
 _COMPONENTS = flags.DEFINE_bool('components', True,
                                 'Also time G and D forward+backward alone in both frameworks.')
 
@@ -243,6 +254,13 @@ def torch_model(config):
   return step, Memory, counts, compile_nets
 
 
+def torch_sync():
+  """Waits for the PyTorch work queued on the GPU (nothing to wait for on the CPU)."""
+  import torch
+  if torch.cuda.is_available() and torch.get_default_device().type == 'cuda':
+    torch.cuda.synchronize()
+
+
 def time_components(config, t_step, setup, state, repeats: int = 20):
   """Median ms of G and D forward + backward (sum of outputs) alone, batch B, both frameworks."""
   import torch
@@ -258,6 +276,7 @@ def time_components(config, t_step, setup, state, repeats: int = 20):
     def run():
       net.zero_grad(set_to_none=True)
       net(inp).sum().backward()
+      torch_sync()
     return run
 
   def jax_grad(module, params, stats, inp, first=False):
@@ -267,8 +286,8 @@ def time_components(config, t_step, setup, state, repeats: int = 20):
     f = jax.jit(jax.grad(loss))
     return lambda: jax.block_until_ready(f(params))
 
-  zj = jnp.asarray(z.numpy())
-  xj = jnp.asarray(x.numpy().transpose(0, 2, 3, 1))
+  zj = jnp.asarray(z.cpu().numpy())
+  xj = jnp.asarray(x.cpu().numpy().transpose(0, 2, 3, 1))
   return {
       'G forward+backward': (median_ms(jax_grad(setup.g_train, state.g_params, state.g_stats,
                                                 zj)), median_ms(torch_grad(g, z))),
@@ -296,17 +315,25 @@ def check_memories_agree(config, memory_cls):
   q[:b // 4] = keys[near] + 0.05 * q[:b // 4]
   q /= np.linalg.norm(q, axis=1, keepdims=True)
   j_mem = mm.Memory(jnp.asarray(keys), jnp.asarray(values), jnp.asarray(ages), jnp.asarray(hist))
-  t_mem = memory_cls(*(torch.from_numpy(x.copy()) for x in (keys, values, ages, hist)))
+  to_torch = lambda x: torch.from_numpy(np.array(x)).to(torch.get_default_device())
+  t_mem = memory_cls(*(to_torch(x) for x in (keys, values, ages, hist)))
   j_read = np.asarray(mm.read(j_mem, jnp.asarray(q), cfg).prob_real)
-  t_read = t_mem.read(torch.from_numpy(q)).numpy()
+  t_read = t_mem.read(to_torch(q)).cpu().numpy()
   j_new, j_stats = mm.write(j_mem, jnp.asarray(q), jnp.asarray(labels), cfg)
-  t_new = t_mem.write(torch.from_numpy(q), torch.from_numpy(labels))
+  t_new = t_mem.write(to_torch(q), to_torch(labels))
   diffs = {'read': np.abs(j_read - t_read).max()}
   for name in ('keys', 'values', 'ages', 'hist'):
     diffs[name] = float(np.abs(np.asarray(getattr(j_new, name), np.float64)
                                - getattr(t_new, name).numpy().astype(np.float64)).max())
   hits = int(j_stats.real_hits + j_stats.fake_hits)
   return diffs, hits, b
+
+
+def _torch_device_name() -> str:
+  import torch
+  if torch.get_default_device().type == 'cuda':
+    return torch.cuda.get_device_name()
+  return 'cpu'
 
 
 def main(argv):
@@ -316,11 +343,19 @@ def main(argv):
   from mgan_jax.train import training
   if _THREADS.value:
     torch.set_num_threads(_THREADS.value)
+  if _DEVICE.value not in ('cpu', 'cuda'):
+    raise SystemExit(f'--torch_device must be cpu or cuda, got {_DEVICE.value!r}')
+  if _DEVICE.value == 'cuda' and not torch.cuda.is_available():
+    raise SystemExit('--torch_device=cuda: this PyTorch sees no CUDA device')
+  torch.set_default_device(_DEVICE.value)
   torch.manual_seed(0)
   from experiments.configs import fashion
   config = fashion.get_config()
   config.num_devices = 1
-  images = data.load_images(config.data)[:config.batch_size]
+  if _SYNTHETIC.value:
+    images = np.random.default_rng(0).integers(0, 256, (config.batch_size, 28, 28, 1), np.uint8)
+  else:
+    images = data.load_images(config.data)[:config.batch_size]
 
   t_step, memory_cls, (t_d, t_g), compile_nets = torch_model(config)
   diffs, hits, b = check_memories_agree(config, memory_cls)
@@ -339,7 +374,7 @@ def main(argv):
   j_step = training.make_train_step(setup, 1)
   rng = jax.random.PRNGKey(1)
   j_images = jnp.asarray(images)
-  t_images = torch.from_numpy(np.array(images))
+  t_images = torch.from_numpy(np.array(images)).to(_DEVICE.value)
 
   t0 = time.perf_counter()
   state, _ = j_step(state, j_images, rng)
@@ -349,6 +384,7 @@ def main(argv):
     state, _ = j_step(state, j_images, rng)
     t_step(t_images)
   jax.block_until_ready(state)
+  torch_sync()
 
   def jax_block():
     nonlocal state
@@ -359,6 +395,7 @@ def main(argv):
   def torch_block():
     for _ in range(10):
       t_step(t_images)
+    torch_sync()
 
   runs = {'mgan_jax (jit)': jax_block, 'PyTorch eager': torch_block}
   times = {name: [] for name in runs}
@@ -367,6 +404,7 @@ def main(argv):
     t0 = time.perf_counter()
     for _ in range(3):
       t_step(t_images)
+    torch_sync()
     print(f'torch.compile + 3 steps: {time.perf_counter() - t0:.1f} s')
     runs = {'mgan_jax (jit)': jax_block, 'PyTorch torch.compile (nets)': torch_block}
     times = {name: [] for name in runs}
@@ -376,7 +414,8 @@ def main(argv):
       block()
       times[name].append((time.perf_counter() - t0) / 10)
   print(f'# fashion train step, batch {config.batch_size}, {jax.devices()[0].device_kind}, '
-        f'jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)')
+        f'jax {jax.__version__}, torch {torch.__version__} on {_torch_device_name()} '
+        f'({torch.get_num_threads()} CPU threads)')
   print('| implementation | step ms (median) | min | max | images/s |')
   print('|---|---|---|---|---|')
   for name, ts in times.items():
