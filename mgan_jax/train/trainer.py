@@ -243,8 +243,14 @@ class Trainer:
         stop_at = step
 
     def write_samples(step, st):
+      # Every process runs this far: with several processes, to_host computes on arrays
+      # that span them (a collective), so all must run it in the same order, or the main
+      # process's extra computations pair with the others' next collective (the orbax
+      # save's barrier) and the run deadlocks. Only the main process writes samples.
       flush_window(step)
       single = self.to_host(st)
+      if not self.is_main:
+        return
       memory = single.memory
       cond = host_head.condition(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
       g_in = z_fixed if cond is None else jnp.concatenate([z_fixed, cond], axis=1)
@@ -317,9 +323,8 @@ class Trainer:
       return timed or stop_at is not None or stop.signum is not None
 
     actions = [PeriodicAction(config.log_every, lambda step, st: flush_window(step))]
-    if self.is_main:
-      actions.append(PeriodicAction(config.sample_every, write_samples,
-                                    at=(config.get('first_sample_step', 0),)))
+    actions.append(PeriodicAction(config.sample_every, write_samples,
+                                  at=(config.get('first_sample_step', 0),)))
     if self.evaluator is not None:
       actions.append(PeriodicAction(config.eval_every, evaluate))
     actions.append(PeriodicAction(config.checkpoint_every, save, also=save_now))
