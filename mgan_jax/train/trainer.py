@@ -244,9 +244,11 @@ class Trainer:
 
     def write_samples(step, st):
       # Every process runs this far: with several processes, to_host computes on arrays
-      # that span them (a collective), so all must run it in the same order, or the main
-      # process's extra computations pair with the others' next collective (the orbax
-      # save's barrier) and the run deadlocks. Only the main process writes samples.
+      # that span them, so all must run it, or the main process's extra computations pair
+      # with the others' next collective (the orbax save's barrier). Only the main process
+      # writes samples. Known limit: unreplicate's x[0] is still local in process 0 and
+      # cross-process elsewhere, and the two-process test can still hang (WORKSPACE.md,
+      # "Several hosts").
       flush_window(step)
       single = self.to_host(st)
       if not self.is_main:
