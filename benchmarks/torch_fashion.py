@@ -324,7 +324,7 @@ def check_memories_agree(config, memory_cls):
   diffs = {'read': np.abs(j_read - t_read).max()}
   for name in ('keys', 'values', 'ages', 'hist'):
     diffs[name] = float(np.abs(np.asarray(getattr(j_new, name), np.float64)
-                               - getattr(t_new, name).numpy().astype(np.float64)).max())
+                               - getattr(t_new, name).cpu().numpy().astype(np.float64)).max())
   hits = int(j_stats.real_hits + j_stats.fake_hits)
   return diffs, hits, b
 

@@ -18,6 +18,7 @@ depend on the pixels). Not a test.
 """
 
 import copy
+import os
 import time
 
 from absl import app
@@ -41,6 +42,10 @@ MODELS = {
 }
 _MODELS = flags.DEFINE_list('models', ['memorygan', 'dcgan'],
                             f'Steps to time side by side: {", ".join(MODELS)}.')
+_PROFILE = flags.DEFINE_string('profile_dir', None,
+                               'Also trace 10 steps of each model with jax.profiler into '
+                               'DIR/MODEL, the compiled step\'s HLO beside (for '
+                               'benchmarks.profile_summary).')
 _PEAK_SIZES = flags.DEFINE_list('peak_sizes', ['1024', '2048', '4096'],
                                 'Square float32 matmul sizes for the peak measurement.')
 
@@ -85,6 +90,20 @@ def build(config, images):
   return step, state, batch, flops, n
 
 
+def trace(directory: str, run) -> None:
+  """Traces 10 steps of ``run`` into ``directory`` with the compiled step's HLO beside."""
+  os.makedirs(directory, exist_ok=True)
+  rng = jax.random.PRNGKey(1)
+  hlo = run['step'].lower(run['state'], run['batch'], rng).compile().as_text()
+  with open(os.path.join(directory, 'train_step.hlo.txt'), 'w') as f:
+    f.write(hlo)
+  with jax.profiler.trace(directory):
+    for _ in range(10):
+      run['state'], _ = run['step'](run['state'], run['batch'], rng)
+    jax.block_until_ready(run['state'])
+  print(f'traced 10 steps into {directory}')
+
+
 def main(argv):
   del argv
   from mgan_jax import data
@@ -124,6 +143,9 @@ def main(argv):
         r['state'], _ = r['step'](r['state'], r['batch'], jax.random.PRNGKey(1))
       jax.block_until_ready(r['state'])
       r['times'].append((time.perf_counter() - t0) / 10)
+  if _PROFILE.value:
+    for name, r in runs.items():
+      trace(os.path.join(_PROFILE.value, name), r)
   peak, peak_n = matmul_peak([int(n) for n in _PEAK_SIZES.value])
   dev = jax.devices()[0]
   print(f'# {config.data.name}: device {dev.device_kind} ({jax.default_backend()}), '
@@ -138,7 +160,7 @@ def main(argv):
     t = float(np.median(r['times']))
     if r['flops']:
       rate = r['flops'] / t
-      flops = f"{r['flops'] / 1e9:.2f} | {rate / 1e9:.1f} | {100 * rate / peak:.0f}%"
+      flops = f"{r['flops'] / 1e9:.2f} | {rate / 1e9:.1f} | {100 * rate / peak:.2g}%"
     else:
       flops = 'n/a | n/a | n/a'
     print(f"| {name} | {1e3 * t:.1f} | {config.batch_size / t:.0f} | {1 / t:.2f} | {flops} |")

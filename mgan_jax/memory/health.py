@@ -33,6 +33,7 @@ from mgan_jax.memory.types import Memory, MemoryConfig, WriteStats
 DISTINCT_COSINE = 0.95
 DISTINCT_MASS = 0.9
 DISTINCT_MAX_SLOTS = 256
+DISTINCT_UNROLL = 16
 
 
 def greedy_distinct(keys: jax.Array, eligible: jax.Array, cosine: float = DISTINCT_COSINE):
@@ -45,7 +46,10 @@ def greedy_distinct(keys: jax.Array, eligible: jax.Array, cosine: float = DISTIN
     far = jnp.all(jnp.where(kept, gram[i] < cosine, True))
     return kept.at[i].set(eligible[i] & far)
 
-  kept = jax.lax.fori_loop(0, size, step, jnp.zeros((size,), bool))
+  # Unrolled by 16: each iteration of an XLA while loop costs a GPU a round trip to the host
+  # for its condition; rolled, the 2 x 256 iterations of a step's diagnostics took ~8 of an
+  # H200's 11 ms fashion step (benchmarks/gpu_profile.sh, WORKSPACE.md).
+  kept = jax.lax.fori_loop(0, size, step, jnp.zeros((size,), bool), unroll=DISTINCT_UNROLL)
   return jnp.sum(kept, dtype=jnp.int32)
 
 
