@@ -28,9 +28,9 @@ def _free_port():
 
 def _env(devices):
   return dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu',
-              # FAST_COMPILE: 126 s for this test instead of 181 s (2026-12-03). One run of it
-              # hung once after the resumed two-process run's last step, before the XLA:CPU
-              # collective timeouts were raised (PATIENT_COLLECTIVES); not seen since.
+              # FAST_COMPILE: 126 s for this test instead of 181 s (2026-12-03). Its hangs
+              # after a run's last step were trainer.unreplicate computing x[0] on the
+              # devices (fixed 2026-12-04: a host copy; WORKSPACE.md, "Several hosts").
               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices} {SUBPROCESS_XLA_FLAGS}')
 
 

@@ -92,6 +92,18 @@ def test_pmap_step_equals_single_device_step_and_replicas_stay_identical():
     np.testing.assert_allclose(m8['g_loss'][0], m1['g_loss'], rtol=1e-4, atol=1e-7)
 
 
+def test_unreplicate_copies_the_first_devices_entry_to_the_host():
+  """A host copy of one device's buffer, not a program over the devices (such a program
+  deadlocked the two-process run against orbax's barrier; WORKSPACE.md, "Several hosts")."""
+  n = jax.local_device_count()
+  x = np.arange(3 * n, dtype=np.float32).reshape(n, 3)
+  out = jax.pmap(lambda v: v * 2.0)(x)
+  got = trainer.unreplicate({'pmapped': out, 'host': x})
+  assert isinstance(got['pmapped'], np.ndarray) and got['pmapped'].shape == (3,)
+  np.testing.assert_array_equal(got['pmapped'], [0.0, 2.0, 4.0])
+  np.testing.assert_array_equal(got['host'], x[0])
+
+
 def test_sharded_memory_step_equals_the_replicated_memory_step():
   devices = tiny.PMAP_DEVICES
   base = dict(batch_size=16, loss='jsd',  # as above

@@ -68,7 +68,19 @@ def replicate(tree, num: int):
 
 
 def unreplicate(tree):
-  return jax.tree.map(lambda x: x[0], tree)
+  """One copy of a replicated tree, on the host: each leaf's entry of the first local device.
+
+  A copy, not a computation: ``x[0]`` of a pmap output is an XLA program over all of the
+  array's devices, and with several processes (collectives over gloo) that program was seen
+  to deadlock against the next cross-process collective (py-spy and gdb: process 1 in
+  ``x[0]``, its devices in an all-reduce, process 0 in orbax's save barrier; 2 of 5 tries
+  of the two-process test). Reading one device's buffer involves no other device.
+  """
+  def first(x):
+    if isinstance(x, jax.Array):
+      return np.asarray(x.addressable_data(0))[0]
+    return x[0]
+  return jax.tree.map(first, tree)
 
 
 def check_workdir(workdir: str) -> None:
@@ -246,9 +258,7 @@ class Trainer:
       # Every process runs this far: with several processes, to_host computes on arrays
       # that span them, so all must run it, or the main process's extra computations pair
       # with the others' next collective (the orbax save's barrier). Only the main process
-      # writes samples. Known limit: unreplicate's x[0] is still local in process 0 and
-      # cross-process elsewhere, and the two-process test can still hang (WORKSPACE.md,
-      # "Several hosts").
+      # writes samples (unreplicate reads each process's own shard: no collective).
       flush_window(step)
       single = self.to_host(st)
       if not self.is_main:
