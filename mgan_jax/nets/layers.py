@@ -183,10 +183,9 @@ _PHASE_SOURCES = {0: ((2, 0), (0, -1)), 1: ((1, 0), (3, 1))}
 
 def _interleave(phases) -> jax.Array:
   """``phases[a][b]`` [B, H, W, C] -> [B, 2H, 2W, C] with out[2i + a, 2j + b]."""
-  rows = [jnp.stack(row, axis=3) for row in phases]                # [B, H, W, b, C] each
-  out = jnp.stack(rows, axis=2)                                     # [B, H, a, W, b, C]
-  b, h, _, w, _, c = out.shape
-  return out.reshape(b, 2 * h, 2 * w, c)
+  b, h, w, c = phases[0][0].shape
+  stacked = jnp.stack([phases[a][bb] for a in range(2) for bb in range(2)], axis=3)
+  return depth_to_space(stacked.reshape(b, h, w, 4 * c), 2)     # channels (a, b, C)
 
 
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
