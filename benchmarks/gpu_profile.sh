@@ -5,26 +5,10 @@
 # benchmarks.profile_summary), and the step with each write rule.
 #   device.run:  command "bash benchmarks/gpu_profile.sh", carry [".whl"], timeout_s 400
 #   here:        SMOKE=1 bash benchmarks/gpu_profile.sh
-set -u -o pipefail
-OUT=${OUT:-/tmp/gpu_profile_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+OUT_DEFAULT=/tmp/gpu_profile_out
+source "$(dirname "$0")/gpu_common.sh"
 if [ "${SMOKE:-0}" = 1 ]; then STEPS=10; TORCH=cpu; else STEPS=60; TORCH=cuda; fi
 
-part() {  # part FILE LIMIT_S COMMAND...
-  local file=$1 limit=$2
-  shift 2
-  echo "== $(date +%H:%M:%S) $*" >> "$OUT/$file"
-  timeout "$limit" "$@" >> "$OUT/$file" 2>&1
-  local rc=$?
-  [ $rc = 0 ] || echo "!! exit $rc (124: over its ${limit} s)" >> "$OUT/$file"
-  tail -n 8 "$OUT/$file"
-}
 
 part torch.txt 100 python3 -m benchmarks.torch_fashion --synthetic_data --steps=$STEPS \
     --torch_device=$TORCH

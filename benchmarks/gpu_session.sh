@@ -19,15 +19,8 @@
 #   topk.txt     approx_max_k's recall and speed against lax.top_k
 #   torch.txt    the fashion step against the same model in PyTorch on the same GPU
 # Record the numbers and the device in WORKSPACE.md's results log.
-set -u -o pipefail
-OUT=${OUT:-/tmp/gpu_session_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+OUT_DEFAULT=/tmp/gpu_session_out
+source "$(dirname "$0")/gpu_common.sh"
 
 if [ "${SMOKE:-0}" = 1 ]; then
   STEPS=10; LIMIT=200
@@ -39,15 +32,6 @@ else
   TOPK=64:16384:256,256:262144:256,256:1048576:256
 fi
 
-part() {  # part FILE LIMIT_S COMMAND...: run, append to $OUT/FILE, note a failure and go on
-  local file=$1 limit=$2
-  shift 2
-  echo "== $(date +%H:%M:%S) $*" >> "$OUT/$file"
-  timeout "$limit" "$@" >> "$OUT/$file" 2>&1
-  local rc=$?
-  [ $rc = 0 ] || echo "!! exit $rc (124: over its ${limit} s)" >> "$OUT/$file"
-  tail -n 12 "$OUT/$file"
-}
 
 { nvidia-smi 2>&1 | head -15
   python3 -c 'import jax, flax, optax; print("jax", jax.__version__, "flax", flax.__version__,

@@ -14,15 +14,8 @@
 # budget (modes of 1,000 and KL, 26,000 samples), so a run cut at its limit still has its
 # half-budget numbers. Everything of the runs but their checkpoints comes back in
 # $OUT/study.tgz; the table of modes / KL is printed and written to $OUT/study.txt.
-set -u -o pipefail
-OUT=${OUT:-/tmp/gpu_study_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+OUT_DEFAULT=/tmp/gpu_study_out
+source "$(dirname "$0")/gpu_common.sh"
 ROOT=/tmp/study; mkdir -p "$ROOT"
 if [ "${SMOKE:-0}" = 1 ]; then
   STEPS=${STEPS:-20}; SEEDS=${SEEDS:-0}; LIMIT=${LIMIT:-400}; EXTRA=--config.eval_num_samples=2000
