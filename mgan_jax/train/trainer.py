@@ -73,8 +73,8 @@ def unreplicate(tree):
   A copy, not a computation: ``x[0]`` of a pmap output is an XLA program over all of the
   array's devices, and with several processes (collectives over gloo) that program was seen
   to deadlock against the next cross-process collective (py-spy and gdb: process 1 in
-  ``x[0]``, its devices in an all-reduce, process 0 in orbax's save barrier; 2 of 5 tries
-  of the two-process test). Reading one device's buffer involves no other device.
+  ``x[0]``, its devices in an all-reduce, process 0 in orbax's save barrier; 4 of 6 tries
+  of the two-process test's commands). Reading one device's buffer involves no other device.
   """
   def first(x):
     if isinstance(x, jax.Array):
@@ -255,10 +255,10 @@ class Trainer:
         stop_at = step
 
     def write_samples(step, st):
-      # Every process runs this far: with several processes, to_host computes on arrays
-      # that span them, so all must run it, or the main process's extra computations pair
-      # with the others' next collective (the orbax save's barrier). Only the main process
-      # writes samples (unreplicate reads each process's own shard: no collective).
+      # Every process runs this far and only the main one writes samples: code that only
+      # the main process runs must not compute on the devices' arrays, or its programs pair
+      # with the others' next collective (WORKSPACE.md, "Several hosts"); to_host is a
+      # host copy (unreplicate), and the main process generates from that copy.
       flush_window(step)
       single = self.to_host(st)
       if not self.is_main:
@@ -311,8 +311,8 @@ class Trainer:
       with open(os.path.join(self.workdir, 'eval_log.jsonl'), 'a') as f:
         f.write(json.dumps({'step': step, 'scores': result.scores,
                             'protocol': result.protocol}) + '\n')
-      shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes', 'kl',
-               'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
+      shown = ('test_error', 'fid', 'kid', 'precision', 'recall', 'classifier_score', 'modes',
+               'kl', 'high_quality', 'reverse_kl', 'slots_purity_at_least_0.7',
                'slot_purity_distinct_classes', 'slot_data_majority_matches_generated',
                'memory/distinct_top20')
       shown = ', '.join(f'{k} {numbers[k]:.4g}' for k in shown if k in numbers)
