@@ -35,6 +35,7 @@ _STEPS = flags.DEFINE_integer('steps', 0, 'Traced steps (for per-step figures; 0
 _MODULE = flags.DEFINE_string('module', 'step', 'Only HLO modules whose name contains this.')
 
 KINDS = (  # (kind, regular expression on the op name), first match wins
+    ('CUDA graph (several ops)', r'^command_buffer'),
     ('convolution', r'convolution|conv'),
     ('matmul (dot)', r'\bdot|gemm|matmul'),
     ('top-k / sort', r'top-?k|sort'),
@@ -82,11 +83,12 @@ def parse_hlo(text: str) -> dict[str, dict]:
   for op in ops.values():
     inner = set(bodies.get(op['calls'], [])) if op['calls'] else set()
     codes = inner | {op['opcode']}
-    if op['target'] and 'topk' in op['target'].lower() or 'sort' in codes:
+    target = (op['target'] or '').lower()
+    if 'topk' in target or 'sort' in codes:
       kind = 'top-k / sort'
-    elif 'convolution' in codes:
+    elif 'convolution' in codes or 'conv' in target:  # on a GPU: cuDNN custom calls
       kind = 'convolution'
-    elif 'dot' in codes:
+    elif 'dot' in codes or 'gemm' in target or 'matmul' in target:  # cuBLAS custom calls
       kind = 'matmul (dot)'
     elif codes & {'scatter', 'gather', 'dynamic-slice', 'dynamic-update-slice'}:
       kind = 'scatter / gather'
@@ -175,7 +177,7 @@ def main(argv):
   print('|---|---|---|---|---|---|')
   for name, t in totals.most_common(_TOP.value):
     op = ops.get(name, {})
-    print(f"| {name[:40]} | {op.get('kind', '?')} | {op.get('op_name', '')[-70:]} | "
+    print(f"| {name[:40]} | {op.get('kind') or kind_of(name)} | {op.get('op_name', '')[-70:]} | "
           f'{counts[name]} | {t / 1e3:.1f} | {100 * t / total:.1f}% |')
 
 
