@@ -255,14 +255,13 @@ class Trainer:
         stop_at = step
 
     def write_samples(step, st):
-      # Every process runs this far and only the main one writes samples: code that only
-      # the main process runs must not compute on the devices' arrays, or its programs pair
-      # with the others' next collective (WORKSPACE.md, "Several hosts"); to_host is a
-      # host copy (unreplicate), and the main process generates from that copy.
+      # Every process flushes its window; only the main one copies the state to the host
+      # (unreplicate: no program on the devices' arrays, which would pair with the other
+      # processes' next collective; WORKSPACE.md, "Several hosts") and generates from it.
       flush_window(step)
-      single = self.to_host(st)
       if not self.is_main:
         return
+      single = self.to_host(st)
       memory = single.memory
       cond = host_head.condition(memory, jax.random.fold_in(sample_rng, 1), config.num_samples)
       g_in = z_fixed if cond is None else jnp.concatenate([z_fixed, cond], axis=1)
