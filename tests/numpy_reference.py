@@ -215,3 +215,17 @@ def distinct_keys(keys, hist, values, mass=0.9, cosine=0.95, top=None):
     if all(keys[i] @ keys[j] < cosine for j in kept):
       kept.append(i)
   return len(kept)
+
+
+def key_log_posterior(mem, q, key_c, cfg, same_key=1e-5):
+  """log p(c | q, v = 1) for one query: the real slots' softmax of the read's scores, the
+  mass of the slots whose key is key_c (cosine >= 1 - same_key; such a slot takes part
+  even when it is fake)."""
+  s = scores(mem['keys'], mem['hist'], q, cfg.kappa, cfg.beta)
+  n = len(s)
+  target = [i for i in range(n) if mem['keys'][i] @ key_c >= 1.0 - same_key]
+  allowed = [i for i in range(n) if i in target or mem['values'][i] == 1]
+  top = max(s[i] for i in allowed)
+  total = sum(np.exp(s[i] - top) for i in allowed)
+  mass = sum(np.exp(s[i] - top) for i in target)
+  return float(np.log(mass / total))

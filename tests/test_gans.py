@@ -8,7 +8,7 @@ import pytest
 from experiments.configs import fashion
 from mgan_jax import gans, memory as mm
 from mgan_jax.gans import losses
-from tests import tiny
+from tests import numpy_reference as ref, tiny
 from tests.test_memory import random_memory
 
 
@@ -33,7 +33,7 @@ def test_logit_head_is_the_sigmoid_of_the_logit_and_has_no_state():
   np.testing.assert_allclose(out.prob, 1 / (1 + np.exp(-np.asarray(logits))), rtol=1e-6)
   assert head.init_state(jax.random.PRNGKey(0)) is None and head.cond_dim() == 0
   assert head.condition(None, jax.random.PRNGKey(0), 5) is None
-  assert float(head.penalty(jnp.ones((3, 4)), None, 'g')) == 0.0
+  assert float(head.penalty(None, jnp.ones((3, 4)), None, 'g')) == 0.0
   assert head.update(None, aux, 2) == (None, {})
 
 
@@ -52,7 +52,7 @@ def test_memory_head_reads_penalises_and_writes_as_the_memory_does():
   np.testing.assert_array_equal(aux['no_real_slot'], np.asarray(want) == 0)
   cond = jnp.asarray(rs.randn(8, cfg.key_dim).astype(np.float32))
   for network in ('d', 'g'):
-    np.testing.assert_allclose(head.penalty(features, cond, network),
+    np.testing.assert_allclose(head.penalty(memory, features, cond, network),
                                config.mi_weight * np.mean((features - cond) ** 2), rtol=1e-5)
   # The write takes the first half as real, the second as fake.
   new, metrics = head.update(memory, aux, 2)
@@ -74,14 +74,37 @@ def test_the_cosine_mutual_information_term_is_one_minus_the_cosine_to_the_key(n
   keys /= np.linalg.norm(keys, axis=1, keepdims=True)
   cos = np.sum(mu * keys, axis=1) / np.linalg.norm(mu, axis=1)
   want = 0.7 * np.mean(1.0 - cos)
-  got = head.penalty(jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32), 'g')
+  got = head.penalty(None, jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32), 'g')
   np.testing.assert_allclose(got, want, rtol=1e-5)
   np.testing.assert_allclose(
-      head.penalty(jnp.asarray(3.0 * mu, jnp.float32), jnp.asarray(keys, jnp.float32), 'g'),
+      head.penalty(None, jnp.asarray(3.0 * mu, jnp.float32), jnp.asarray(keys, jnp.float32),
+                   'g'),
       want, rtol=1e-5)
-  d_term = float(head.penalty(jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32),
+  d_term = float(head.penalty(None, jnp.asarray(mu, jnp.float32), jnp.asarray(keys, jnp.float32),
                               'd'))
   assert d_term == (0.0 if networks == 'generator' else pytest.approx(want, rel=1e-5))
+
+
+@pytest.mark.parametrize('networks', ['both', 'generator'])
+def test_the_posterior_mutual_information_term_is_minus_the_log_posterior_of_the_slot(networks):
+  config = config_of('memory')
+  config.mi_form, config.mi_networks, config.mi_weight = 'posterior', networks, 0.3
+  head = gans.make_head(config)
+  cfg = head.config
+  memory = random_memory(5, n=cfg.num_slots, m=cfg.key_dim)
+  rs = np.random.RandomState(5)
+  slots = rs.choice(np.flatnonzero(np.asarray(memory.values)), 6)
+  mu = rs.randn(6, cfg.key_dim) * rs.uniform(0.1, 10.0, (6, 1))
+  q = mu / np.linalg.norm(mu, axis=1, keepdims=True)
+  mem = {name: np.asarray(getattr(memory, name), np.float64) for name in ('keys', 'hist')}
+  mem['values'] = np.asarray(memory.values)
+  want = -0.3 * np.mean([ref.key_log_posterior(mem, q[b], mem['keys'][c], cfg)
+                         for b, c in enumerate(slots)])
+  cond = memory.keys[slots]
+  got = head.penalty(memory, jnp.asarray(mu, jnp.float32), cond, 'g')
+  np.testing.assert_allclose(got, want, rtol=1e-4)
+  d_term = float(head.penalty(memory, jnp.asarray(mu, jnp.float32), cond, 'd'))
+  assert d_term == (0.0 if networks == 'generator' else pytest.approx(want, rel=1e-4))
 
 
 def test_reads_without_a_real_slot_are_flagged():

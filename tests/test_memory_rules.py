@@ -278,3 +278,44 @@ def test_a_posterior_over_every_slot_matches_numpy(rule, impl, em_steps):
   want, _, _ = ref.read(as_np(mem), np.asarray(q), cfg)
   np.testing.assert_allclose(got.prob_real, want, rtol=1e-5, atol=1e-6)
   check_against_numpy(cfg, mem, q, y)
+
+
+def test_key_log_posterior_equals_numpy_and_its_gradient_finite_differences():
+  """The posterior MI term's Q: log of the real-slot posterior mass on the slot a sample was
+  generated from, with duplicate keys sharing it and a fake slot's key joining the softmax."""
+  n, m = 12, 5
+  rs = np.random.RandomState(7)
+  keys = rs.randn(n, m)
+  keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+  keys[5] = keys[2]                          # two slots, one key: they share c's mass
+  values = (rs.rand(n) < 0.6).astype(np.int32)
+  values[[2, 5]] = 1
+  values[9] = 0                              # K_c of a fake slot (the sampler's fallback)
+  hist = rs.uniform(0.1, 3.0, n)
+  memory = mm.Memory(keys=jnp.asarray(keys, jnp.float32), values=jnp.asarray(values),
+                     ages=jnp.zeros(n, jnp.int32), hist=jnp.asarray(hist, jnp.float32))
+  cfg = mm.MemoryConfig(num_slots=n, key_dim=m, choose_k=n, kappa=4.0, beta=1e-8)
+  slots = np.array([2, 0, 9, 5, 7, 2])
+  slots[1] = np.flatnonzero(values)[0]
+  slots[4] = np.flatnonzero(values)[-1]
+  q = rs.randn(len(slots), m)
+  q /= np.linalg.norm(q, axis=1, keepdims=True)
+  q[3] = q[0]                                # slot 5 with slot 2's query
+  mem = {'keys': keys, 'values': values, 'hist': hist}
+  want = [ref.key_log_posterior(mem, q[b], keys[c], cfg) for b, c in enumerate(slots)]
+  got = mm.key_log_posterior(memory, jnp.asarray(q, jnp.float32),
+                             jnp.asarray(keys[slots], jnp.float32), cfg)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  assert got[0] == got[3] and np.all(np.asarray(got) < 0)  # slots 2 and 5: one mass
+  # The gradient in q against central differences of the NumPy form (float64).
+  grad = jax.grad(lambda x: jnp.sum(mm.key_log_posterior(
+      memory, x, jnp.asarray(keys[slots], jnp.float32), cfg)))(jnp.asarray(q, jnp.float32))
+  eps = 1e-5
+  for b, c in enumerate(slots):
+    for j in range(m):
+      up, down = q[b].copy(), q[b].copy()
+      up[j] += eps
+      down[j] -= eps
+      fd = (ref.key_log_posterior(mem, up, keys[c], cfg)
+            - ref.key_log_posterior(mem, down, keys[c], cfg)) / (2 * eps)
+      np.testing.assert_allclose(grad[b, j], fd, rtol=1e-3, atol=1e-4)

@@ -106,3 +106,25 @@ def test_sharding_is_refused_when_it_cannot_work():
     mm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=9), 8)
   with pytest.raises(ValueError, match='write_k=9 is more than the 8 slots'):
     mm.check_shards(mm.MemoryConfig(num_slots=64, key_dim=8, choose_k=4, write_k=9), 8)
+
+
+def test_sharded_key_log_posterior_and_its_gradient_equal_the_whole_memory():
+  cfg = mm.MemoryConfig(num_slots=N, key_dim=M, choose_k=N // D, kappa=6.0)
+  memory = random_memory(41, n=N)
+  memory = memory.replace(keys=memory.keys.at[17].set(memory.keys[50]))  # a shared key
+  q, _ = random_batch(41, D * 3)
+  slots = np.random.RandomState(41).choice(np.flatnonzero(np.asarray(memory.values)), D * 3)
+  slots[:2] = [17, 50]
+  cond = memory.keys[slots]
+  want = mm.key_log_posterior(memory, q, cond, cfg)
+  want_grad = jax.grad(lambda x: jnp.sum(mm.key_log_posterior(memory, x, cond, cfg)))(q)
+
+  @functools.partial(jax.pmap, axis_name='m')
+  def sharded(local, queries, keys):
+    def f(x):
+      return mm.key_log_posterior(local, x, keys, cfg, 'm', sharded=True)
+    return f(queries), jax.grad(lambda x: jnp.sum(f(x)))(queries)
+
+  out, grad = sharded(mm.shard(memory, D), split(q), split(cond))
+  np.testing.assert_allclose(np.asarray(out).reshape(-1), want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(grad).reshape(-1, M), want_grad, rtol=1e-4, atol=1e-6)

@@ -106,7 +106,8 @@ def test_unreplicate_copies_the_first_devices_entry_to_the_host():
 
 def test_sharded_memory_step_equals_the_replicated_memory_step():
   devices = tiny.PMAP_DEVICES
-  base = dict(batch_size=16, loss='jsd',  # as above
+  # As above; with the posterior MI term, whose softmax over the slots is split too.
+  base = dict(batch_size=16, loss='jsd', mi_form='posterior', mi_weight=0.5,
               **{'memory.key_init': 'random', 'memory.kappa': 1.0})
   images = fashion_images()[:16 * 3]
   rep_setup = training.make_setup(tiny_fashion(**base), devices)
@@ -132,7 +133,8 @@ def test_sharded_memory_step_equals_the_replicated_memory_step():
     for a, b in zip(jax.tree.leaves(trainer.unreplicate(sh.replace(memory=None))),
                     jax.tree.leaves(trainer.unreplicate(rep.replace(memory=None)))):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
-    for key in ('d_loss', 'g_loss', 'memory/effective_real_slots', 'memory/hit_rate'):
+    for key in ('d_loss', 'g_loss', 'penalty_g', 'memory/effective_real_slots',
+                'memory/hit_rate'):
       np.testing.assert_allclose(m_sh[key][0], m_rep[key][0], rtol=1e-4, err_msg=key)
 
 
@@ -388,7 +390,7 @@ BAD_VALUES = [  # (override, what the message names); refused before the workdir
     ({'sample_every': 0}, 'sample_every must be at least 1'),
     ({'eval_every': -1}, 'eval_every must be 0 or more'),
     ({'mi_weight': -1.0}, 'mi_weight must be 0 or more'),
-    ({'mi_form': 'l1'}, 'mi_form must be one of squared, cosine'),
+    ({'mi_form': 'l1'}, 'mi_form must be one of squared, cosine, posterior'),
     ({'mi_networks': 'd'}, 'mi_networks must be one of both, generator'),
     ({'memory.write_rule': 'authors'}, 'write_rule must be one of'),
     ({'memory.write_rule': 'proposals', 'memory.em_steps': 2}, 'takes one EM step'),

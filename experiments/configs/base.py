@@ -70,7 +70,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.loss = 'jsd'                  # jsd | alternative | reverse_kl | updown
   config.mi_weight = 1e-2              # lambda of the mutual-information term
   # squared: lambda mean((mu - K_c)^2), the paper's and SPEC's form, on the unnormalised mu |
-  # cosine: lambda mean(1 - cos(mu, K_c)), the direction alone (mgan_jax.gans.memorygan)
+  # cosine: lambda mean(1 - cos(mu, K_c)), the direction alone (mgan_jax.gans.memorygan) |
+  # posterior: lambda mean(-log p(c | mu, v = 1)), the memory's posterior over real slots as Q
   config.mi_form = 'squared'
   config.mi_networks = 'both'          # both (paper: D and G losses) | generator
   config.memory_write_in_g_step = False  # the reference code's extra write in the G step

@@ -45,9 +45,9 @@ class Head(Protocol):
     """D's output on a batch (its rows: the real then the fake images in the D step) and
     what :meth:`update` needs of it."""
 
-  def penalty(self, features_fake, cond, network: str) -> jax.Array:
+  def penalty(self, state, features_fake, cond, network: str) -> jax.Array:
     """A term added to the D (``network`` 'd') or the G loss ('g'), on the fake images
-    (0 when none)."""
+    generated with ``cond`` from the head's ``state`` (0 when none)."""
 
   def update(self, state, aux, num_groups: int) -> tuple[Any, dict]:
     """The head's state after a D step (``aux`` from :meth:`d_outputs`) and its metrics."""

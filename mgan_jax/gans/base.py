@@ -30,8 +30,8 @@ class BinaryHead:
     del state, rng, num
     return None
 
-  def penalty(self, features_fake, cond, network) -> jax.Array:
-    del features_fake, cond, network
+  def penalty(self, state, features_fake, cond, network) -> jax.Array:
+    del state, features_fake, cond, network
     return jnp.zeros((), jnp.float32)
 
   def update(self, state, aux, num_groups):

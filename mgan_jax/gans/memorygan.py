@@ -73,7 +73,7 @@ class MemoryHead(base.BinaryHead):
     no_real = jax.lax.stop_gradient(out.prob_real) == 0
     return losses.from_probability(out.prob_real), {'queries': queries, 'no_real_slot': no_real}
 
-  def penalty(self, features_fake, cond, network):
+  def penalty(self, state, features_fake, cond, network):
     """The mutual-information term on the generated images' encoder outputs mu.
 
     ``squared`` (SPEC 4, the paper and the reference code): ``lambda * mean((mu - K_c)^2)``
@@ -87,12 +87,26 @@ class MemoryHead(base.BinaryHead):
     memory reads slot c back from G(z, K_c), as InfoGAN's Q(c | x) does (here Q is the
     memory's own posterior, which ranks slots by q . K).
 
+    ``posterior``: ``lambda * mean(-log p(c | q, v = 1))``, InfoGAN's bound with the memory's
+    posterior over its real slots as ``Q(c | x)`` (:func:`mgan_jax.memory.key_log_posterior`:
+    the read's scores ``kappa K_i . q + log(h_i + beta)``, softmax over the real slots). Since
+    ``c`` is a discrete slot, this is the categorical ``Q`` the bound
+    ``I(c; G(z, K_c)) >= H(c) + E log Q(c | x)`` asks for; the paper's vMF likelihood
+    (``squared``, ``cosine``) is its unnormalised numerator. Its gradient in q,
+    ``kappa (K_c - E_p[K])``, points from the keys the query reads now toward c's: the term
+    is small only when the sample is read back as its own slot rather than a neighbour's
+    (the real keys tile the data at cosine ~0.97 to each other, where ``1 - cos`` is flat).
+
     ``mi_networks``: ``both`` adds the term to the D and the G loss (SPEC 4); ``generator``
     to the G loss only. In the D loss the term pulls the fakes' queries toward real keys,
     against D's own objective (its encoder is InfoGAN's Q and D at once).
     """
     if network == 'd' and self.mi_networks == 'generator':
       return jnp.zeros((), jnp.float32)
+    if self.mi_form == 'posterior':
+      queries = mm.normalize(features_fake)
+      log_q = mm.ops.key_log_posterior(state, queries, cond, self.config, self.coll)
+      return -self.mi_weight * jnp.mean(log_q)
     if self.mi_form == 'cosine':
       cos = jnp.sum(mm.normalize(features_fake) * mm.normalize(cond), axis=-1)
       return self.mi_weight * jnp.mean(1.0 - cos)

@@ -26,8 +26,9 @@ import jax
 from mgan_jax.memory import health, ops, rules
 from mgan_jax.memory.collectives import Collectives, all_gather_groups, shard, unshard
 from mgan_jax.memory.ops import (canonical_order, check_shards, conditional_topk,
-                                 miss_targets, query_digest, similarity_scores, slot_scores,
-                                 split_threshold, top_c, top_k)
+                                 miss_targets, query_digest,
+                                 similarity_scores, slot_scores, split_threshold, top_c,
+                                 top_k)
 from mgan_jax.memory.types import (HIST_STEPS, KEY_INITS, UNIT_NORM_TOLERANCE, WRITE_RULES,
                                    Memory, MemoryConfig, ReadOutput, WritePlan, WriteStats,
                                    check_labels, check_memory, check_queries, init, normalize)
@@ -37,7 +38,8 @@ __all__ = [
     'HIST_STEPS', 'KEY_INITS', 'UNIT_NORM_TOLERANCE', 'WRITE_RULES', 'all_gather_groups',
     'apply_write',
     'canonical_order', 'check_labels', 'check_memory', 'check_queries', 'check_shards',
-    'conditional_topk', 'diagnostics', 'health', 'init', 'miss_targets', 'normalize', 'ops',
+    'conditional_topk', 'diagnostics', 'health', 'init', 'key_log_posterior',
+    'miss_targets', 'normalize', 'ops',
     'plan_write', 'query_digest', 'read', 'rules', 'sample_keys', 'sample_slots', 'shard',
     'similarity_scores', 'slot_scores', 'split_threshold', 'top_c', 'top_k', 'unshard',
     'write',
@@ -48,6 +50,15 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig,
          axis_name: Optional[str] = None, *, sharded: bool = False) -> ReadOutput:
   """``p(y=1|x)`` for unit queries [B, M] (SPEC 2); see :func:`.ops.read`."""
   return ops.read(memory, queries, config, Collectives.make(axis_name, sharded))
+
+
+def key_log_posterior(memory: Memory, queries: jax.Array, keys: jax.Array,
+                      config: MemoryConfig, axis_name: Optional[str] = None, *,
+                      sharded: bool = False) -> jax.Array:
+  """``log p(c | q, v = 1)`` of the slot named by its key (the posterior MI term's Q); see
+  :func:`.ops.key_log_posterior`."""
+  return ops.key_log_posterior(memory, queries, keys, config,
+                               Collectives.make(axis_name, sharded))
 
 
 def plan_write(memory: Memory, queries: jax.Array, labels: jax.Array, config: MemoryConfig,

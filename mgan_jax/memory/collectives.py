@@ -67,6 +67,17 @@ class Collectives:
     """Sum over the slot shards (a sum over the whole memory of per-device sums)."""
     return x if self.slot_axis is None else jax.lax.psum(x, self.slot_axis)
 
+  def logsumexp(self, x: jax.Array) -> jax.Array:
+    """``log sum exp`` over the last axis of a per-slot array [..., n] and over the slot
+    shards: the whole memory's logsumexp on every device. Rows whose entries are all -inf
+    give -inf."""
+    local = jax.nn.logsumexp(x, axis=-1)
+    if self.slot_axis is None:
+      return local
+    top = jax.lax.pmax(jax.lax.stop_gradient(local), self.slot_axis)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    return top + jnp.log(jax.lax.psum(jnp.exp(local - top), self.slot_axis))
+
   def gather_slots(self, x):
     """A per-slot array of the whole memory, [N, ...], from every device's [n, ...]."""
     return x if self.slot_axis is None else jax.lax.all_gather(x, self.slot_axis, tiled=True)

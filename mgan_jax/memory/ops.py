@@ -134,6 +134,34 @@ def read(memory: Memory, queries: jax.Array, config: MemoryConfig,
                     indices=indices, posterior=posterior)
 
 
+def key_log_posterior(memory: Memory, queries: jax.Array, keys: jax.Array,
+                      config: MemoryConfig, coll: Collectives = ONE_DEVICE,
+                      same_key: float = 1e-5) -> jax.Array:
+  """``log p(c | q, v = 1)`` [B]: the log of the posterior mass that the memory's real slots
+  give the slot each query was generated from, named by its key ``keys[b] = K_c``.
+
+  ``p(i | q, v = 1) = softmax_i(kappa K_i . q + log(h_i + beta))`` over the real slots (the
+  read's scores over every slot, restricted to ``v_i = 1``), and ``c``'s mass is that of the
+  slots whose key is ``K_c`` (cosine >= 1 - ``same_key``: slots with one key cannot be told
+  apart by any query, so they share it; a ``K_c`` from a fake slot joins the softmax). This
+  is InfoGAN's ``log Q(c | x)`` with the memory's own posterior as ``Q``: the categorical
+  over the discrete slots from which ``c`` was drawn. Differentiable in ``queries`` only.
+  """
+  _check(memory, config, coll)
+  check_queries(queries, config)
+  batch = queries.shape[0]
+  if coll.sharded:
+    queries, keys = coll.gather_batch((queries.astype(jnp.float32),
+                                       keys.astype(jnp.float32)))
+  memory = jax.lax.stop_gradient(memory)
+  _, scores = similarity_scores(memory, queries, config)
+  target = jax.lax.stop_gradient(keys).astype(jnp.float32) @ memory.keys.T >= 1.0 - same_key
+  allowed = target | (memory.values > 0)[None, :]
+  log_mass = (coll.logsumexp(jnp.where(target, scores, -jnp.inf))
+              - coll.logsumexp(jnp.where(allowed, scores, -jnp.inf)))
+  return coll.my_rows(log_mass, batch) if coll.sharded else log_mass
+
+
 def conditional_topk(memory: Memory, queries: jax.Array, labels: jax.Array,
                      config: MemoryConfig):
   """``S_y``: the top-k slots (k = the write's ``write_top_k``) under ``p(c | x, v_c = y)``

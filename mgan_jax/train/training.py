@@ -140,7 +140,8 @@ def check_run_config(config) -> None:
     value = config.optim[name]
     need(0.0 <= value < 1.0, f'optim.{name} must be in [0, 1), got {value}')
   need(config.mi_weight >= 0, f'mi_weight must be 0 or more, got {config.mi_weight}')
-  for name, valid in (('mi_form', ('squared', 'cosine')), ('mi_networks', ('both', 'generator'))):
+  for name, valid in (('mi_form', ('squared', 'cosine', 'posterior')),
+                      ('mi_networks', ('both', 'generator'))):
     value = config.get(name, valid[0])
     need(value in valid, f'{name} must be one of {", ".join(valid)}; got {value!r}')
   sampling.check_image_range(config.data.image_range)
@@ -376,7 +377,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       out, head_aux = head.d_outputs(state.memory, _rows(f_real, f_fake), _rows(l_real, l_fake))
       real, fake_out = jax.tree.map(lambda x: x[:local], out), jax.tree.map(lambda x: x[local:],
                                                                             out)
-      penalty = head.penalty(f_fake, cond, 'd') + history(d_params, 'd_average')
+      penalty = head.penalty(state.memory, f_fake, cond, 'd') + history(d_params, 'd_average')
       loss = head.discriminator_loss(real, fake_out, head_aux, kind, real_target)
       loss = unsupervised_weight * loss + penalty
       label_metrics = {}
@@ -406,7 +407,7 @@ def make_train_step(setup: Setup, num_replicas: int) -> Callable:
       (f_fake, l_fake), _, layer_fake = _apply_with_layers(setup.d_train, d_params, d_stats,
                                                            fake, g_layers, noise(4))
       out, aux = head.d_outputs(head_state, f_fake, l_fake)
-      penalty = head.penalty(f_fake, cond, 'g') + history(g_params, 'g_average')
+      penalty = head.penalty(head_state, f_fake, cond, 'g') + history(g_params, 'g_average')
       if fm_layer:
         adversarial = improved.feature_matching_loss(layer_real[fm_layer],
                                                      layer_fake[fm_layer], axis)
