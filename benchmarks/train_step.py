@@ -36,6 +36,9 @@ _SYNTHETIC = flags.DEFINE_bool('synthetic_data', False,
                                'Random images of the config shape instead of the data set.')
 MODELS = {
     'memorygan': {'model.kind': 'memory'},
+    # with the posterior MI term on G (one more [B, N] score matrix in the G step)
+    'memorygan_posterior': {'model.kind': 'memory', 'mi_form': 'posterior',
+                            'mi_networks': 'generator', 'mi_weight': 0.1},
     'dcgan': {'model.kind': 'dcgan'},
     'madgan': {'model.kind': 'madgan', 'madgan.similarity': False},
     'madgan_sim': {'model.kind': 'madgan', 'madgan.similarity': True},
@@ -123,8 +126,11 @@ def main(argv):
   for name in _MODELS.value:
     cfg = copy.deepcopy(config)
     for key, value in MODELS[name].items():
-      section, field = key.split('.')
-      cfg[section][field] = value
+      *sections, field = key.split('.')
+      node = cfg
+      for section in sections:
+        node = node[section]
+      node[field] = value
     step, state, batch, flops, n = build(cfg, images)
     rng = jax.random.PRNGKey(1)
     t0 = time.perf_counter()
