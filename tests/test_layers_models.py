@@ -157,3 +157,29 @@ def test_logit_losses_are_the_sigmoid_cross_entropies():
   assert np.all(np.isfinite(out.log_prob)) and np.all(np.isfinite(out.log_not))
   with pytest.raises(ValueError, match='unknown loss'):
     losses.generator_loss(out, 'hinge')
+
+
+@pytest.mark.parametrize('norm,per_example', [('bn', False), ('ln', True), ('none', True)])
+def test_encoder_hidden_norm_decides_whether_an_example_sees_its_batch(norm, per_example):
+  """With 'ln' or 'none' on the hidden convs (and no norm on the last layer, as under a
+  logit head), an example's features do not depend on the rest of its batch; with batch
+  norm they do."""
+  config = _model_config('conv', 'conv', {'features': (4, 8, 8)},
+                         {'out_channels': 1, 'base_size': 7, 'base_features': 8,
+                          'hidden': (), 'up_features': (8,), 'out_act': 'sigmoid'}, 'dcgan')
+  config.encoder_hidden_norm = norm
+  d, _ = models.build_models(config, key_dim=6, train=True)
+  x = jax.random.uniform(jax.random.PRNGKey(0), (4, 28, 28, 1))
+  variables = d.init(jax.random.PRNGKey(1), x)
+  (alone, _), _ = d.apply(variables, x[:2], mutable=['batch_stats'])
+  (together, _), _ = d.apply(variables, x, mutable=['batch_stats'])
+  assert np.allclose(alone, together[:2], atol=1e-5) == per_example
+  assert ('batch_stats' in variables) == (norm == 'bn')
+
+
+def test_encoder_hidden_norm_is_refused_by_an_encoder_without_it():
+  config = _model_config('mlp', 'mlp', {'hidden': (16,)}, {'out_dim': 2, 'hidden': (16,)},
+                         'memory')
+  config.encoder_hidden_norm = 'ln'
+  with pytest.raises(ValueError, match="encoder 'mlp' has no hidden_norm option"):
+    models.build_models(config, key_dim=4, train=True)

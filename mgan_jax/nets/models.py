@@ -31,12 +31,18 @@ class ConvEncoder(nn.Module):
   DCGAN baseline's last layer: batch norm right before a linear logit head would give the
   real and the fake batch (normalised separately) the same mean logit, so D could not tell
   them apart on average.
+
+  ``hidden_norm`` is the norm of the hidden convs after the first ('bn', 'ln' or 'none').
+  With batch norm, each apply (the real, the fake, the labelled batch) is normalised with
+  its own statistics; Salimans et al.'s semi-supervised discriminators use none (weight
+  normalisation), and 'ln' normalises each example alone.
   """
 
   key_dim: int
   features: Sequence[int] = (64, 128, 256)
   extra_1x1: bool = False
   final_norm: str = 'bn'
+  hidden_norm: str = 'bn'
   input_noise: float = 0.0    # Gaussian noise std on the input, in training (NOISE_RNG)
   hidden_noise: float = 0.0   # ... on each hidden layer's output
   train: bool = True
@@ -47,9 +53,9 @@ class ConvEncoder(nn.Module):
     block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
     x = gaussian_noise(self, x, self.input_noise)
     for i, f in enumerate(self.features):
-      x = block(f, 4, 2, norm='none' if i == 0 else 'bn', act='lrelu')(x)
+      x = block(f, 4, 2, norm='none' if i == 0 else self.hidden_norm, act='lrelu')(x)
       if self.extra_1x1 and i > 0:
-        x = block(f, 1, 1, act='lrelu')(x)
+        x = block(f, 1, 1, norm=self.hidden_norm, act='lrelu')(x)
       self.sow('intermediates', f'conv{i}', x)
       x = gaussian_noise(self, x, self.hidden_noise)
     size = x.shape[1]
@@ -278,15 +284,16 @@ def build_models(model_config, *, key_dim: int, train: bool,
                  input_noise: float = 0.0, hidden_noise: float = 0.0):
   """``(discriminator, generator)`` modules for a config's ``model`` section.
 
-  ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/
-  ``generator_kwargs`` dicts and ``kind``. ``num_logits`` is the head's output layer size
-  (None: 1 for ``kind='dcgan'``, else 0); a head with logits gets an encoder without batch
-  norm on its last layer. ``generator_norm`` replaces the generator's ``norm`` (virtual
-  batch norm); a generator without that field refuses it. ``num_generators`` > 1 gives
-  MAD-GAN's stacked generators: :class:`MultiGenerator` (run by ``generator_stacking``), or
-  with ``share_layers`` one network whose last layer alone is stacked. ``input_noise`` and
-  ``hidden_noise`` are the encoder's Gaussian noise stds (on in an apply given a
-  ``'noise'`` rng only: :func:`~mgan_jax.nets.layers.gaussian_noise`).
+  ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/ ``generator_kwargs``
+  dicts, ``kind`` and ``encoder_hidden_norm`` (the conv encoder's hidden-layer norm; other
+  encoders refuse any but 'bn'). ``num_logits`` is the head's output layer size (None: 1 for
+  ``kind='dcgan'``, else 0); a head with logits gets an encoder without batch norm on its last
+  layer. ``generator_norm`` replaces the generator's ``norm`` (virtual batch norm); a generator
+  without that field refuses it. ``num_generators`` > 1 gives MAD-GAN's stacked generators:
+  :class:`MultiGenerator` (run by ``generator_stacking``), or with ``share_layers`` one network
+  whose last layer alone is stacked. ``input_noise`` and ``hidden_noise`` are the encoder's
+  Gaussian noise stds (on in an apply given a ``'noise'`` rng only:
+  :func:`~mgan_jax.nets.layers.gaussian_noise`).
   """
   encoder_cls = _lookup(ENCODERS, model_config.encoder, 'encoder')
   generator_cls = _lookup(GENERATORS, model_config.generator, 'generator')
@@ -294,6 +301,12 @@ def build_models(model_config, *, key_dim: int, train: bool,
   if num_logits is None:
     num_logits = 1 if model_config.kind == 'dcgan' else 0
   encoder_kwargs = dict(model_config.encoder_kwargs)
+  hidden_norm = model_config.get('encoder_hidden_norm', 'bn')
+  if hidden_norm != 'bn':
+    if 'hidden_norm' not in encoder_cls.__dataclass_fields__:
+      raise ValueError(f'encoder {model_config.encoder!r} has no hidden_norm option; '
+                       f'model.encoder_hidden_norm applies to the conv encoder')
+    encoder_kwargs.setdefault('hidden_norm', hidden_norm)
   if num_logits and 'final_norm' in encoder_cls.__dataclass_fields__:
     encoder_kwargs.setdefault('final_norm', 'none')  # no batch norm before the logit head
   if input_noise or hidden_noise:

@@ -30,6 +30,7 @@ STRUCTURAL = ('model', 'memory', 'data.shape', 'improved.minibatch_kernels',
 
 # Memory config keys added after runs were saved, with the value that reproduces the old code.
 MEMORY_KEYS_ADDED = {'write_k': 0, 'hist_step': 'count'}
+MODEL_KEYS_ADDED = {'encoder_hidden_norm': 'bn'}
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -61,8 +62,10 @@ def config_differences(saved: dict, current: dict) -> list[tuple[str, Any, Any]]
 def _with_defaults(config: dict) -> dict:
   """A saved config with the sections and keys added since, at the values that mean what
   the older code did (runs saved before ``config.improved`` existed trained with every
-  technique off; before ``memory.write_k``, the write's S_y had ``choose_k`` slots)."""
+  technique off; before ``memory.write_k``, the write's S_y had ``choose_k`` slots; before
+  ``model.encoder_hidden_norm``, the conv encoder's hidden layers had batch norm)."""
   return {**config, 'memory': {**MEMORY_KEYS_ADDED, **config.get('memory', {})},
+          'model': {**MODEL_KEYS_ADDED, **config.get('model', {})},
           'improved': {**improved.defaults(), **config.get('improved', {})},
           'semisup': {**semisup.defaults(), **config.get('semisup', {})},
           'madgan': {**madgan.defaults(), **config.get('madgan', {})}}
