@@ -284,7 +284,7 @@ def build_models(model_config, *, key_dim: int, train: bool,
                  input_noise: float = 0.0, hidden_noise: float = 0.0):
   """``(discriminator, generator)`` modules for a config's ``model`` section.
 
-  ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/ ``generator_kwargs``
+  ``model_config`` has ``encoder``/``generator`` names, ``encoder_kwargs``/``generator_kwargs``
   dicts, ``kind`` and ``encoder_hidden_norm`` (the conv encoder's hidden-layer norm; other
   encoders refuse any but 'bn'). ``num_logits`` is the head's output layer size (None: 1 for
   ``kind='dcgan'``, else 0); a head with logits gets an encoder without batch norm on its last
