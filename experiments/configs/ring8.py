@@ -14,7 +14,9 @@ With the fashion default's memory (`--config.memory.write_rule=proposals
 models): MemoryGAN 5.6 modes, 40.4%; DCGAN 6.8, 39.6%; MAD-GAN 7.8, 77.5% (WORKSPACE.md);
 with the cosine MI term on G (`--config.mi_form=cosine --config.mi_weight=1.0
 --config.mi_networks=generator`): MemoryGAN 7.0 modes on every seed, 31.0%, reverse KL
-0.67 against DCGAN's 1.06. About 2 minutes of training per MemoryGAN seed.
+0.67 against DCGAN's 1.06; with the posterior MI term on G (`--config.mi_form=posterior
+--config.mi_weight=0.1 --config.mi_networks=generator`): 6.8 modes (7, 7, 8, 8, 4), 29.7%,
+reverse KL 0.59. About 2-3 minutes of training per MemoryGAN seed.
 """
 
 from experiments.configs import base
