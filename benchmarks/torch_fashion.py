@@ -10,7 +10,8 @@ transposed-conv generator), the same memory algorithm at the config's settings (
 read's posterior over the top ``choose_k`` slots, a plain softmax when that is every slot;
 the hit test, the write's ``S_y`` of ``write_k`` slots, one EM step of the ``batched`` or
 ``proposals`` rule and the LRU overwrite), the same losses (``jsd`` or ``alternative``, with
-the reference clipping, and the squared MI term), Adam(2e-4, 0.5, 0.999). Other settings are
+the reference clipping, and the squared or posterior MI term, on D and G or G only),
+Adam(2e-4, 0.5, 0.999). Other settings are
 refused. Before timing, the benchmark checks that the two memories agree on the same inputs
 (read output; keys, histogram, labels and ages after a write) and that the networks have the
 same parameter count; then it times blocks of 10 steps alternately on the same batch, so both
@@ -59,13 +60,14 @@ def torch_model(config):
   if (mem_cfg.write_rule not in ('batched', 'proposals') or mem_cfg.em_steps != 1
       or mem_cfg.correct_in_top != 1 or mem_cfg.hist_step != 'count'
       or config.loss not in ('jsd', 'alternative')
-      or config.get('mi_form', 'squared') != 'squared'
-      or config.get('mi_networks', 'both') != 'both'):
+      or config.get('mi_form', 'squared') not in ('squared', 'posterior')):
     raise SystemExit('the PyTorch side implements the batched and proposals rules with one EM '
                      'step, correct_in_top 1, the jsd and alternative losses and the squared '
-                     'MI term on both networks; this config needs more')
+                     'and posterior MI terms; this config needs more')
   z_dim, key_dim = config.model.z_dim, config.model.key_dim
   lam = config.mi_weight
+  mi_form = config.get('mi_form', 'squared')
+  mi_on_d = config.get('mi_networks', 'both') == 'both'
 
   def bn(c, dims):
     layer = (nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(c, eps=1e-3, momentum=0.01)
@@ -187,6 +189,18 @@ def torch_model(config):
       hist_p[target] = self.hist.mean()
       return Memory(keys[:n], values[:n], ages[:n], hist_p[:n])
 
+    def mi_term(self, f_fake, kc):
+      """The MI term (mgan_jax.gans.memorygan.MemoryHead.penalty): squared, or posterior,
+      -log of the real slots' posterior mass on the slots whose key is K_c."""
+      if mi_form == 'squared':
+        return lam * ((f_fake - kc) ** 2).mean()
+      _, scores = self.scores(F.normalize(f_fake, dim=1))
+      target = kc @ self.keys.T >= 1.0 - 1e-5
+      allowed = target | (self.values > 0)[None]
+      log_mass = (torch.logsumexp(scores.masked_fill(~target, -math.inf), 1)
+                  - torch.logsumexp(scores.masked_fill(~allowed, -math.inf), 1))
+      return -lam * log_mass.mean()
+
     def sample_keys(self, num):
       weight = self.hist * self.values.to(self.hist.dtype)
       weight = torch.where(weight.sum() > 0, weight, self.hist)  # no real slot yet: all
@@ -222,8 +236,9 @@ def torch_model(config):
     f_real, f_fake = dn(x_real), dn(fake)
     q = F.normalize(torch.cat([f_real, f_fake]), dim=1)   # one read of both batches
     p = mem.read(q)
-    d_loss = (-torch.log(clip(p[:batch])).mean() - torch.log(1 - clip(p[batch:])).mean()
-              + lam * ((f_fake - kc) ** 2).mean())
+    d_loss = -torch.log(clip(p[:batch])).mean() - torch.log(1 - clip(p[batch:])).mean()
+    if mi_on_d:
+      d_loss = d_loss + mem.mi_term(f_fake, kc)
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
@@ -235,7 +250,7 @@ def torch_model(config):
     f_fake = dn(gn(z))
     p_fake = clip(mem.read(F.normalize(f_fake, dim=1)))
     g_adv = (-torch.log(p_fake) if config.loss == 'alternative' else torch.log(1 - p_fake))
-    g_loss = g_adv.mean() + lam * ((f_fake - kc) ** 2).mean()
+    g_loss = g_adv.mean() + mem.mi_term(f_fake, kc)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
@@ -322,6 +337,12 @@ def check_memories_agree(config, memory_cls):
   j_new, j_stats = mm.write(j_mem, jnp.asarray(q), jnp.asarray(labels), cfg)
   t_new = t_mem.write(to_torch(q), to_torch(labels))
   diffs = {'read': np.abs(j_read - t_read).max()}
+  if config.get('mi_form', 'squared') == 'posterior':  # the MI term's Q on the same queries
+    slots = rng.choice(np.flatnonzero(values == 1), b)
+    j_mi = -config.mi_weight * float(jnp.mean(mm.key_log_posterior(
+        j_mem, jnp.asarray(q), jnp.asarray(keys[slots]), cfg)))
+    t_mi = float(t_mem.mi_term(to_torch(q), to_torch(keys[slots])))
+    diffs['mi_term'] = abs(j_mi - t_mi)
   for name in ('keys', 'values', 'ages', 'hist'):
     diffs[name] = float(np.abs(np.asarray(getattr(j_new, name), np.float64)
                                - getattr(t_new, name).cpu().numpy().astype(np.float64)).max())
