@@ -39,6 +39,7 @@ def test_logit_head_is_the_sigmoid_of_the_logit_and_has_no_state():
 
 def test_memory_head_reads_penalises_and_writes_as_the_memory_does():
   config = config_of('memory')
+  config.mi_form, config.mi_networks = 'squared', 'both'  # SPEC 4's term (fashion: posterior)
   head = gans.make_head(config)
   cfg = head.config
   memory = random_memory(3, n=cfg.num_slots, m=cfg.key_dim)

@@ -12,36 +12,38 @@ samples reading no real slot), the write's S_y over the top 128 slots of the lab
 (write_k = 128: with S_y = every slot of a label, every age is 0 after each write and the
 LRU only ever takes the lowest-index slots), and the non-saturating loss.
 
-Measured on this project's 2-core CPU, 2,000 steps (26 min with the CPU to itself), FID /
-precision / recall / classifier score on 2,000 samples in the project's classifier features:
+The MI term (since 2026-12-04): `posterior` with weight 0.1 on G only, InfoGAN's bound with
+the memory's posterior over its real slots as Q (mgan_jax.gans.memorygan). With it the
+generator follows its slot: each row of the per-slot grid is one kind of garment (without
+it, z decided the class). SPEC 4's `squared` term on D and G is
+`--config.mi_form=squared --config.mi_weight=0.01 --config.mi_networks=both`.
+
+Measured on this project's 2-core CPU, 2,000 steps (about 27 min pinned to one core beside
+another run), FID / precision / recall / classifier score on 2,000 samples in the project's
+classifier features, and the slots of the 10 most used with >= 0.7 class purity:
 
     python -m experiments.train --config=fashion --workdir=runs/fashion_s0 --config.seed=0 \
         --config.num_steps=2000 --config.eval_every=500
 
-  seed 0: 10.14 / 0.88 / 0.18 / 5.99   (write_k = N before: 12.96; DCGAN 23.65 / 0.81 / 0.00 / 5.10)
-  seed 1: 13.01 / 0.85 / 0.17 / 5.58   (14.84; DCGAN 20.11 / 0.82 / 0.00 / 5.03)
-  seed 2: 13.89 / 0.80 / 0.12 / 5.45   (43.28; DCGAN 31.55 / 0.79 / 0.00 / 3.41)
-  seed 3: 10.38 / 0.87 / 0.23 / 5.89   (28.23; DCGAN 24.34 / 0.79 / 0.00 / 4.70)
-  seed 4: 10.40 / 0.84 / 0.19 / 5.74   (DCGAN 18.34 / 0.85 / 0.00 / 4.71)
+  seed  this config                       SPEC's squared term (before)   DCGAN (alternative)
+  0     9.17 / 0.83 / 0.26 / 6.22, 4/10   10.14 / 0.88 / 0.18 / 5.99     23.65 / 0.81 / 0.00 / 5.10
+  1     12.94 / 0.83 / 0.16 / 6.39, 3/10  13.01 / 0.85 / 0.17 / 5.58     20.11 / 0.82 / 0.00 / 5.03
+  2     11.03 / 0.85 / 0.19 / 6.32, 6/10  13.89 / 0.80 / 0.12 / 5.45     31.55 / 0.79 / 0.00 / 3.41
+  3                                       10.38 / 0.87 / 0.23 / 5.89     24.34 / 0.79 / 0.00 / 4.70
+  4                                       10.40 / 0.84 / 0.19 / 5.74     18.34 / 0.85 / 0.00 / 4.71
 
 (DCGAN: `fashion_dcgan` with its better loss, `--config.loss=alternative`, same budget.)
-Over the five seeds at 2,000, FID 11.56 +- 1.76 against 23.60 +- 5.09 (sample sd), lower on
-5 of 5 seeds (sign test p = 0.0625, the smallest five seeds allow); at 500 lower on 1 of 5.
-The table, from the runs' own score files:
+With the squared term, over the five seeds at 2,000: FID 11.56 +- 1.76 against DCGAN's
+23.60 +- 5.09 (sample sd), lower on 5 of 5 seeds (sign test p = 0.0625), with 0-1 of 10
+pure slots. The squared-term runs used `--config.memory.write_k=128` before it became the
+default (commit d39bdd8; seeds 3 and 4 at f7a72f2, the same training code); the
+posterior-term runs are at commit b3fb718 (`runs/study/fashion_mem_mipost01g_sS`).
+The baseline can lead early (at 500 on most seeds). The table, from the runs' own score
+files:
 
-    python -m experiments.compare --group='memory=runs/study/fashion_mem_wk128_s*' \
+    python -m experiments.compare --group='memory=runs/study/fashion_mem_mipost01g_s*' \
         --group='dcgan=runs/study/fashion_dcgan_alt_s*' --metric=fid,precision,recall
 
-The
-baseline can lead early (seeds 1 and 2 at 500 and 1,000; seeds 3 and 4 at 500). These runs used
-`--config.memory.write_k=128` before it became the default (commit d39bdd8; seeds 3 and 4 at
-f7a72f2, the same training code).
-The memory clusters the test images by class (7 of its 10 busiest real slots >= 0.7 class
-purity on seeds 0, 2 and 3), but the generator does not follow the slot (slot purity at
-most 1 of 10 >= 0.7). The MI term on the key's direction, G only
-(--config.mi_form=cosine --config.mi_weight=1 --config.mi_networks=generator), seed 0:
-FID 11.86 at 2,000 (11.10 at 1,500), the generated class is the slot's data label in 6 of
-10 slots (0 of 10 with the default), purity >= 0.7 on 2 of 10.
 The reference code's memory: --config.memory.write_rule=batched --config.memory.kappa=1
 --config.memory.choose_k=128 --config.loss=jsd (its memory collapses to one direction).
 """
@@ -58,5 +60,10 @@ def get_config():
   config.memory.choose_k = 4096        # = num_slots: the posterior over every slot
   config.memory.write_k = 128          # the write's S_y: the top 128 of the label
   config.loss = 'alternative'
+  # The MI term with the memory's posterior over the real slots as InfoGAN's Q, on G only:
+  # the generator follows its slot (WORKSPACE.md, results log; SPEC 4's form is 'squared').
+  config.mi_form = 'posterior'
+  config.mi_weight = 0.1
+  config.mi_networks = 'generator'
   config.eval_every = 1000             # FID/KID/PR/classifier score on 2,000 samples
   return config
