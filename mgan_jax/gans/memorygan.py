@@ -94,8 +94,8 @@ class MemoryHead(base.BinaryHead):
     ``I(c; G(z, K_c)) >= H(c) + E log Q(c | x)`` asks for; the paper's vMF likelihood
     (``squared``, ``cosine``) is its unnormalised numerator. Its gradient in q,
     ``kappa (K_c - E_p[K])``, points from the keys the query reads now toward c's: the term
-    is small only when the sample is read back as its own slot rather than a neighbour's
-    (the real keys tile the data at cosine ~0.97 to each other, where ``1 - cos`` is flat).
+    is small only when the sample is read back as its own slot rather than a neighbour's,
+    where ``1 - cos`` is already small once the query is near any key close to K_c.
 
     ``mi_networks``: ``both`` adds the term to the D and the G loss (SPEC 4); ``generator``
     to the G loss only. In the D loss the term pulls the fakes' queries toward real keys,

@@ -26,9 +26,8 @@ import jax
 from mgan_jax.memory import health, ops, rules
 from mgan_jax.memory.collectives import Collectives, all_gather_groups, shard, unshard
 from mgan_jax.memory.ops import (canonical_order, check_shards, conditional_topk,
-                                 miss_targets, query_digest,
-                                 similarity_scores, slot_scores, split_threshold, top_c,
-                                 top_k)
+                                 miss_targets, query_digest, similarity_scores, slot_scores,
+                                 split_threshold, top_c, top_k)
 from mgan_jax.memory.types import (HIST_STEPS, KEY_INITS, UNIT_NORM_TOLERANCE, WRITE_RULES,
                                    Memory, MemoryConfig, ReadOutput, WritePlan, WriteStats,
                                    check_labels, check_memory, check_queries, init, normalize)
