@@ -18,7 +18,7 @@ generator follows its slot: each row of the per-slot grid is one kind of garment
 it, z decided the class). SPEC 4's `squared` term on D and G is
 `--config.mi_form=squared --config.mi_weight=0.01 --config.mi_networks=both`.
 
-Measured on this project's 2-core CPU, 2,000 steps (about 27 min pinned to one core beside
+Measured on this project's 2-core CPU, 2,000 steps (26-31 min pinned to one core beside
 another run), FID / precision / recall / classifier score on 2,000 samples in the project's
 classifier features, and the slots of the 10 most used with >= 0.7 class purity:
 
