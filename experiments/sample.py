@@ -103,7 +103,9 @@ def main(argv):
       ranking = f'picked first by the most of {len(test)} test images'
     g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
     rows = len(slots)
-    grid = summary.image_grid(np.asarray(generate(state, g_in)), rows=rows, value_range=vr)
+    images = sampling.generate_in_context(generate, state, setup, g_in,
+                                          jax.random.fold_in(rng, 3))
+    grid = summary.image_grid(images, rows=rows, value_range=vr)
     summary.write_png(os.path.join(outdir, 'slots.png'), grid)
     summary.write_png(os.path.join(outdir, 'slot_hist.png'),
                       evaluation.slot_histogram_image(state.memory))

@@ -189,7 +189,9 @@ def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slo
                 per_slot: int = 100, seed: int = 0, slots: Optional[list[int]] = None):
   """For each of ``slots`` (default: the ``num_slots`` most used real slots by ``h v``), the
   share of ``per_slot`` samples ``G([z, K_c])`` (z ~ U(-1, 1)) in the classifier's majority
-  class: 1 when a slot generates one class, ~1/10 when it ignores the slot. Returns
+  class: 1 when a slot generates one class, ~1/10 when it ignores the slot.
+  ``generate_fn`` takes all the inputs at once (the evaluation generates them in
+  training-like batches, :func:`sampling.generate_in_context`). Returns
   ``(slots, purity, majority_class)`` as lists, in the order of ``slots``."""
   if slots is None:
     slots = most_used_real_slots(memory, num=num_slots)
@@ -198,8 +200,9 @@ def slot_purity(generate_fn, classify, memory: mm.Memory, z_dim: int, *, num_slo
     return [], [], []
   z = np.asarray(sampling.draw_z(jax.random.PRNGKey(seed), per_slot, z_dim))
   inputs = sampling.slot_purity_inputs(memory, slots, z)
-  classes = np.concatenate([classify(generate_fn(inputs[s:s + GENERATOR_BATCH])).argmax(1)
-                            for s in range(0, len(inputs), GENERATOR_BATCH)])
+  images = generate_fn(inputs)
+  classes = np.concatenate([classify(images[s:s + GENERATOR_BATCH]).argmax(1)
+                            for s in range(0, len(images), GENERATOR_BATCH)])
   purity, majority = [], []
   for i in range(len(slots)):
     counts = np.bincount(classes[i * per_slot:(i + 1) * per_slot], minlength=10)
@@ -497,8 +500,9 @@ class Evaluator:
     """Slot purity of the 10 real slots that the most test images pick first, and how
     cleanly the memory sorts those images by class (see the protocol entries)."""
     first, usage, slots = slots_by_use(self.setup, state, self.slot_images, 10)
-    used, purity, majority = slot_purity(generate_fn, classify, state.memory,
-                                         self.setup.z_dim, seed=self.seed, slots=slots)
+    used, purity, majority = slot_purity(lambda x: self._generate_in_context(state, x),
+                                         classify, state.memory, self.setup.z_dim,
+                                         seed=self.seed, slots=slots)
     out = {'slot_purity': [round(p, 4) for p in purity],
            'slot_purity_majority_class': majority,
            'slot_purity_slots': used,
@@ -512,7 +516,8 @@ class Evaluator:
         f'the 10 real slots that the most of the first {len(first)} test images pick as '
         'their best real slot (argmax of s_i(q) over v_i = 1, the discriminator in '
         'inference mode; ties by h v, then index); 100 samples G([z, K_c]) each, '
-        "z ~ U(-1, 1); purity = share of the classifier's majority class")
+        "z ~ U(-1, 1), generated 100 at a time (10 per slot) in batches of 500 filled up "
+        "with inputs drawn as in training; purity = share of the classifier's majority class")
     if self.slot_labels is not None:
       data_purity, data_majority = slot_data_purity(first, self.slot_labels, used)
       out['slot_data_purity'] = [round(p, 4) for p in data_purity]
@@ -533,5 +538,12 @@ class Evaluator:
     if ranked:  # the slots slot purity scored, the most used by the test images first
       ranked = ranked[:rows]
     g_in, slots = sampling.slot_grid_inputs(state.memory, z, rows, ranked)
-    images = self._to_unit(np.asarray(self.generate(state, g_in)))
+    images = self._generate_in_context(state, g_in)
     return {'slots': summary.image_grid(images, rows=len(slots))}
+
+  def _generate_in_context(self, state, g_in) -> np.ndarray:
+    """Images in [0, 1] of ``g_in``, generated in training-like batches (a slot's rows would
+    otherwise share a batch's statistics with one another only)."""
+    return self._to_unit(sampling.generate_in_context(
+        self.generate, state, self.setup, g_in, jax.random.PRNGKey(self.seed + 2),
+        batch=GENERATOR_BATCH))

@@ -106,3 +106,37 @@ def slot_purity_inputs(memory: mm.Memory, slots, z: np.ndarray) -> np.ndarray:
   keys = np.asarray(memory.keys)
   return np.concatenate([np.concatenate([z, np.broadcast_to(keys[c], (len(z), keys.shape[1]))],
                                         axis=1) for c in slots])
+
+
+def generate_in_context(generate, state, setup, inputs, rng: jax.Array, *, per_batch: int = 100,
+                        batch: int = 500) -> np.ndarray:
+  """``generate(state, ·)`` of ``inputs`` [n, D], each generated inside a batch of ``batch``
+  rows drawn as in training, ``n`` outputs in the order of ``inputs``.
+
+  A generator that normalises with the statistics of the batch it is given (the samples'
+  ``sample_bn_mode='batch'``, as the reference code samples) draws something else from a
+  batch of one slot's inputs than from a training batch: the batch mean removes what the
+  slot's key has in common across the batch. Measured on the fashion default at step 2,000
+  (seed 4): a slot that only trouser images pick generated 31% coats in a batch of five slots'
+  inputs and 64% trousers in context. So the inputs go ``per_batch`` at a time, interleaved
+  (row ``i`` in chunk ``i mod chunks``, so every chunk holds a few rows of every slot), into
+  batches filled up with ``batch - per_batch`` inputs drawn from the prior
+  (:func:`generator_inputs`, chunk ``j`` with ``fold_in(rng, j)``). Single-generator heads only
+  (MAD-GAN's rows are tied to their position in the batch)."""
+  inputs = np.asarray(inputs)
+  n = len(inputs)
+  if n == 0:
+    return np.zeros((0,), np.float32)
+  per_batch = max(1, min(per_batch, n, batch - 1))
+  chunks = -(-n // per_batch)
+  out = None
+  for j in range(chunks):
+    rows = np.arange(j, n, chunks)
+    context, _ = generator_inputs(setup, state.memory, jax.random.fold_in(rng, j),
+                                  batch - len(rows))
+    g_in = jnp.concatenate([jnp.asarray(inputs[rows]), context], axis=0)
+    images = np.asarray(generate(state, g_in))[:len(rows)]
+    if out is None:
+      out = np.zeros((n,) + images.shape[1:], images.dtype)
+    out[rows] = images
+  return out

@@ -288,8 +288,9 @@ class Trainer:
       if memory is not None:
         rows = min(config.slot_grid_rows, setup.memory_config.num_slots)
         g_in, _ = sampling.slot_grid_inputs(memory, z_fixed[:config.slot_grid_cols], rows)
-        slot_grid = summary.image_grid(np.asarray(generate(single, g_in)), rows=rows,
-                                       value_range=vr)
+        images = sampling.generate_in_context(generate, single, setup, g_in,
+                                              jax.random.fold_in(sample_rng, 2))
+        slot_grid = summary.image_grid(images, rows=rows, value_range=vr)
         summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
         writer.image(step, 'samples_per_slot', slot_grid)
       if num_generators > 1:  # MAD-GAN: one row per generator, the same z in each column
