@@ -20,17 +20,19 @@ it, z decided the class). SPEC 4's `squared` term on D and G is
 
 Measured on this project's 2-core CPU, 2,000 steps (26-31 min pinned to one core beside
 another run), FID / precision / recall / classifier score on 2,000 samples in the project's
-classifier features, and the slots of the 10 most used with >= 0.7 class purity:
+classifier features, and the slots of the 10 most used with >= 0.7 class purity (slot
+samples generated in training-like batches, the evaluation's protocol since 2026-12-05;
+the older, five-slot batches gave 4, 3, 6, 4, 0):
 
     python -m experiments.train --config=fashion --workdir=runs/fashion_s0 --config.seed=0 \
         --config.num_steps=2000 --config.eval_every=500
 
   seed  this config                       SPEC's squared term (before)   DCGAN (alternative)
-  0     9.17 / 0.83 / 0.26 / 6.22, 4/10   10.14 / 0.88 / 0.18 / 5.99     23.65 / 0.81 / 0.00 / 5.10
-  1     12.94 / 0.83 / 0.16 / 6.39, 3/10  13.01 / 0.85 / 0.17 / 5.58     20.11 / 0.82 / 0.00 / 5.03
-  2     11.03 / 0.85 / 0.19 / 6.32, 6/10  13.89 / 0.80 / 0.12 / 5.45     31.55 / 0.79 / 0.00 / 3.41
-  3     10.07 / 0.87 / 0.22 / 5.99, 4/10  10.38 / 0.87 / 0.23 / 5.89     24.34 / 0.79 / 0.00 / 4.70
-  4     9.89 / 0.85 / 0.25 / 5.97, 0/10   10.40 / 0.84 / 0.19 / 5.74     18.34 / 0.85 / 0.00 / 4.71
+  0     9.17 / 0.83 / 0.26 / 6.22, 6/10   10.14 / 0.88 / 0.18 / 5.99     23.65 / 0.81 / 0.00 / 5.10
+  1     12.94 / 0.83 / 0.16 / 6.39, 8/10  13.01 / 0.85 / 0.17 / 5.58     20.11 / 0.82 / 0.00 / 5.03
+  2     11.03 / 0.85 / 0.19 / 6.32, 8/10  13.89 / 0.80 / 0.12 / 5.45     31.55 / 0.79 / 0.00 / 3.41
+  3     10.07 / 0.87 / 0.22 / 5.99, 7/10  10.38 / 0.87 / 0.23 / 5.89     24.34 / 0.79 / 0.00 / 4.70
+  4     9.89 / 0.85 / 0.25 / 5.97, 1/10   10.40 / 0.84 / 0.19 / 5.74     18.34 / 0.85 / 0.00 / 4.71
 
 FID over the five seeds at 2,000: 10.62 +- 1.46 (sample sd), lower than the squared term's
 on 5 of 5 seeds and than DCGAN's on 5 of 5 (sign test p = 0.0625 each). At 500 it is the
@@ -39,7 +41,8 @@ highest of the three on every seed (47-58): the term slows the start.
 (DCGAN: `fashion_dcgan` with its better loss, `--config.loss=alternative`, same budget.)
 With the squared term, over the five seeds at 2,000: FID 11.56 +- 1.76 against DCGAN's
 23.60 +- 5.09 (sample sd), lower on 5 of 5 seeds (sign test p = 0.0625), with 0-1 of 10
-pure slots. The squared-term runs used `--config.memory.write_k=128` before it became the
+pure slots (in the older batches; those runs are not on this machine to re-score). The
+squared-term runs used `--config.memory.write_k=128` before it became the
 default (commit d39bdd8; seeds 3 and 4 at f7a72f2, the same training code); the
 posterior-term runs are at commit b3fb718 (`runs/study/fashion_mem_mipost01g_sS`).
 The baseline can lead early (at 500 on most seeds). The table, from the runs' own score
