@@ -12,7 +12,9 @@ what each generator draws. Measured on the project's 2-core CPU (37 min, the CPU
 2,000 steps, seed 0, 2,000 samples: FID 28.22 / precision 0.77 / recall 0.00 / classifier
 score 3.87, against DCGAN's 23.65 and MemoryGAN's 12.96 at the same step and seed; the four
 generators stayed near-identical (D names a fake's generator for 28% of them, chance 25%).
-WORKSPACE.md, "MAD-GAN".
+MAD-GAN-Sim (the second command; 19 min pinned to one core), same seed and budget: FID
+25.17 / 0.71 / 0.00 / 4.78; D names the generator for 44% of fakes, but the four rows of the
+per-generator grid are still alike. WORKSPACE.md, "MAD-GAN".
 """
 
 from experiments.configs import fashion
