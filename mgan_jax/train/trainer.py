@@ -27,6 +27,9 @@ from mgan_jax.train.loop import (DiscriminatorWatch, PeriodicAction, Profiler, P
                                  StoppedBySignal, StopRequest, progress_line)
 
 
+GRID_RANKING_IMAGES = 2000  # training images that rank the per-slot grid's rows by use
+
+
 class NonFiniteLossError(RuntimeError):
   """A loss became NaN or infinite; the run stopped without saving the bad state."""
 
@@ -184,6 +187,9 @@ class Trainer:
     z_fixed = sampling.draw_z(jax.random.fold_in(sample_rng, 0), config.num_samples,
                               setup.z_dim)
     host_head = gans.make_head(config)  # the head on one device, for the sample grids
+    # The whole memory on one device: the per-slot grid's context and its rows' ranking.
+    host_setup = (training.make_setup(runs.single_device_config(config), 1)
+                  if setup.uses_memory and self.is_main else None)
     num_generators = host_head.num_generators()
     state = self.to_devices(state)
     batches = data_lib.Batches(
@@ -286,11 +292,16 @@ class Trainer:
       summary.write_png(os.path.join(samples_dir, f'step_{step:07d}.png'), grid)
       writer.image(step, 'samples', grid)
       if memory is not None:
+        # One row per real slot that the most of the first training images pick (with the
+        # bounded histogram of `proposals` every real h is alike, so h v would rank by index).
         rows = min(config.slot_grid_rows, setup.memory_config.num_slots)
-        g_in, _ = sampling.slot_grid_inputs(memory, z_fixed[:config.slot_grid_cols], rows)
-        images = sampling.generate_in_context(generate, single, setup, g_in,
+        ranked = evaluation.slots_by_use(host_setup, single,
+                                         self.images[:GRID_RANKING_IMAGES], rows)[2] or None
+        g_in, slots = sampling.slot_grid_inputs(memory, z_fixed[:config.slot_grid_cols], rows,
+                                                ranked)
+        images = sampling.generate_in_context(generate, single, host_setup, g_in,
                                               jax.random.fold_in(sample_rng, 2))
-        slot_grid = summary.image_grid(images, rows=rows, value_range=vr)
+        slot_grid = summary.image_grid(images, rows=len(slots), value_range=vr)
         summary.write_png(os.path.join(samples_dir, f'slots_{step:07d}.png'), slot_grid)
         writer.image(step, 'samples_per_slot', slot_grid)
       if num_generators > 1:  # MAD-GAN: one row per generator, the same z in each column
