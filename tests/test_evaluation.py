@@ -157,6 +157,12 @@ def test_generate_in_context_keeps_order_and_fills_each_batch_from_the_prior():
   np.testing.assert_allclose(alone, 0.0, atol=1e-6)
   kept = out[:, setup.z_dim:] @ key / np.linalg.norm(out[:, setup.z_dim:], axis=1)
   assert np.all(kept > 0.5)
+  # MAD-GAN's rows belong to their position in the batch: refused, not silently mixed.
+  madgan = tiny.shrink(fashion.get_config())
+  madgan.model.kind = 'madgan'
+  madgan.madgan.num_generators = 2
+  with pytest.raises(ValueError, match='single-generator'):
+    sampling.generate_in_context(generate, state, training.make_setup(madgan, 1), inputs, rng)
 
 
 def test_evaluator_scores_fashion_and_never_changes_the_state():

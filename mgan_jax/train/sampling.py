@@ -123,6 +123,9 @@ def generate_in_context(generate, state, setup, inputs, rng: jax.Array, *, per_b
   batches filled up with ``batch - per_batch`` inputs drawn from the prior
   (:func:`generator_inputs`, chunk ``j`` with ``fold_in(rng, j)``). Single-generator heads only
   (MAD-GAN's rows are tied to their position in the batch)."""
+  if setup.head.num_generators() > 1:
+    raise ValueError('generate_in_context needs a single-generator head: MAD-GAN ties a row '
+                     'to its position in the batch')
   inputs = np.asarray(inputs)
   n = len(inputs)
   if n == 0:
