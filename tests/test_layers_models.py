@@ -159,7 +159,65 @@ def test_logit_losses_are_the_sigmoid_cross_entropies():
     losses.generator_loss(out, 'hinge')
 
 
-@pytest.mark.parametrize('norm,per_example', [('bn', False), ('ln', True), ('none', True)])
+def _numpy_conv_same(x, w, stride):
+  """A 'SAME' convolution by loops: x [B, H, W, C], w [k, k, C, O] (TensorFlow's padding:
+  the total pad max((out - 1) s + k - in, 0), the smaller half before)."""
+  b, h, wd, c = x.shape
+  k, o = w.shape[0], w.shape[-1]
+  out_h, out_w = -(-h // stride), -(-wd // stride)
+  pad_h, pad_w = max((out_h - 1) * stride + k - h, 0), max((out_w - 1) * stride + k - wd, 0)
+  xp = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2),
+                  (0, 0)))
+  y = np.zeros((b, out_h, out_w, o))
+  for i in range(out_h):
+    for j in range(out_w):
+      patch = xp[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+      y[:, i, j] = np.einsum('bhwc,hwco->bo', patch, w)
+  return y
+
+
+@pytest.mark.parametrize('shape,kernel,stride', [((2, 6, 6, 3), 4, 2), ((1, 4, 4, 5), 4, 4),
+                                                 ((2, 5, 7, 2), 3, 1)])
+def test_weight_norm_conv_against_numpy(shape, kernel, stride):
+  """y = conv(x, g v / ||v||) + b, the norm over each output channel's kernel; g starts at
+  1 (unit-norm filters), and the layer's output does not change when v is scaled."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=shape).astype(np.float32)
+  layer = layers.WeightNormConv(3, kernel, stride)
+  params = layer.init(jax.random.PRNGKey(0), x)['params']
+  np.testing.assert_array_equal(params['scale'], np.ones(3))
+  params = {'kernel': rng.normal(size=params['kernel'].shape).astype(np.float32),
+            'scale': np.asarray([0.5, 2.0, -1.5], np.float32),
+            'bias': np.asarray([0.1, -0.2, 0.3], np.float32)}
+  v = params['kernel'].astype(np.float64)
+  w = v * params['scale'] / np.sqrt(np.sum(v ** 2, axis=(0, 1, 2)))
+  want = _numpy_conv_same(x.astype(np.float64), w, stride) + params['bias']
+  got = layer.apply({'params': params}, x)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  scaled = dict(params, kernel=params['kernel'] * 7.0)
+  np.testing.assert_allclose(layer.apply({'params': scaled}, x), got, rtol=1e-4, atol=1e-5)
+
+
+def test_weight_norm_in_the_encoder_covers_every_conv():
+  """encoder_hidden_norm='wn' under a logit head: the first, hidden and last convs are
+  weight-normalised (a scale each), nothing has batch norm; the deconv refuses 'wn'."""
+  config = _model_config('conv', 'conv', {'features': (4, 8, 8)},
+                         {'out_channels': 1, 'base_size': 7, 'base_features': 8,
+                          'hidden': (), 'up_features': (8,), 'out_act': 'sigmoid'}, 'dcgan')
+  config.encoder_hidden_norm = 'wn'
+  d, _ = models.build_models(config, key_dim=6, train=True)
+  variables = d.init(jax.random.PRNGKey(1), jnp.zeros((2, 28, 28, 1)))
+  convs = variables['params']['encoder']
+  assert len(convs) == 4 and all('scale' in block['WeightNormConv_0']
+                                 for block in convs.values())
+  assert 'batch_stats' not in variables
+  with pytest.raises(ValueError, match="no upsampling form"):
+    layers.ConvBlock(4, 4, 2, norm='wn', transpose=True).init(jax.random.PRNGKey(0),
+                                                              jnp.zeros((1, 3, 3, 2)))
+
+
+@pytest.mark.parametrize('norm,per_example', [('bn', False), ('ln', True), ('wn', True),
+                                              ('none', True)])
 def test_encoder_hidden_norm_decides_whether_an_example_sees_its_batch(norm, per_example):
   """With 'ln' or 'none' on the hidden convs (and no norm on the last layer, as under a
   logit head), an example's features do not depend on the rest of its batch; with batch

@@ -392,7 +392,7 @@ BAD_VALUES = [  # (override, what the message names); refused before the workdir
     ({'mi_weight': -1.0}, 'mi_weight must be 0 or more'),
     ({'mi_form': 'l1'}, 'mi_form must be one of squared, cosine, posterior'),
     ({'mi_networks': 'd'}, 'mi_networks must be one of both, generator'),
-    ({'model.encoder_hidden_norm': 'wn'}, 'model.encoder_hidden_norm must be one of bn, ln'),
+    ({'model.encoder_hidden_norm': 'gn'}, 'model.encoder_hidden_norm must be one of bn, ln, wn'),
     ({'model.encoder_hidden_norm': 'ln', 'model.encoder': 'mlp'},
      'applies to the conv encoder only'),
     ({'memory.write_rule': 'authors'}, 'write_rule must be one of'),

@@ -36,7 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.key_dim = 256           # M: the query/key dimension (= memory.key_dim)
   config.model.encoder = 'conv'        # mu: conv | resnet | mlp
   config.model.encoder_kwargs = ml_collections.ConfigDict({'features': (64, 128, 256)})
-  config.model.encoder_hidden_norm = 'bn'  # the conv encoder's hidden layers: bn | ln | none
+  config.model.encoder_hidden_norm = 'bn'  # conv encoder's hidden layers: bn | ln | wn | none
   config.model.generator = 'conv'      # conv | resnet | mlp
   config.model.generator_kwargs = ml_collections.ConfigDict({
       'out_channels': 1, 'base_size': 7, 'base_features': 128, 'hidden': (1024,),

@@ -286,13 +286,47 @@ class ConvTranspose4x4(nn.Module):
     return y
 
 
-class ConvBlock(nn.Module):
-  """conv (or 4x4/2 upsampling deconv) -> optional norm -> activation, slim-style."""
+class WeightNormConv(nn.Module):
+  """A 'SAME' conv with weight normalisation (Salimans & Kingma 2016), the layer of
+  Salimans et al. 2016's semi-supervised discriminators:
+
+      W[..., o] = g_o v[..., o] / ||v[..., o]||_2,      y = conv(x, W) + b
+
+  (the norm over each output channel's kernel: height, width and input channels). ``g``
+  (``scale``) starts at 1, so each output channel starts as a unit-norm filter: the output's
+  scale follows the input's, as the paper's data-dependent initialisation aims for, without
+  its extra pass over a batch. The reparametrisation changes the gradient, not what the layer
+  can compute; an example's output depends on itself only.
+  """
 
   features: int
   kernel: int = 4
   stride: int = 1
-  norm: str = 'bn'          # 'bn', 'ln', 'vbn:R' or 'none'
+  epsilon: float = 1e-12
+
+  @nn.compact
+  def __call__(self, x):
+    v = self.param('kernel', INIT, (self.kernel, self.kernel, x.shape[-1], self.features))
+    g = self.param('scale', nn.initializers.ones, (self.features,))
+    b = self.param('bias', nn.initializers.zeros, (self.features,))
+    norm = jnp.sqrt(jnp.sum(jnp.square(v), axis=(0, 1, 2)) + self.epsilon)
+    w = v * (g / norm)
+    y = jax.lax.conv_general_dilated(x, w.astype(x.dtype), (self.stride, self.stride), 'SAME',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return y + b.astype(y.dtype)
+
+
+class ConvBlock(nn.Module):
+  """conv (or 4x4/2 upsampling deconv) -> optional norm -> activation, slim-style.
+
+  ``norm='wn'`` is a weight-normalised conv (:class:`WeightNormConv`, with a bias) and no
+  normalisation of the activations; the upsampling deconv has no weight-normalised form.
+  """
+
+  features: int
+  kernel: int = 4
+  stride: int = 1
+  norm: str = 'bn'          # 'bn', 'ln', 'vbn:R', 'wn' or 'none'
   act: str = 'relu'
   transpose: bool = False   # True: a 4x4 stride-2 upsampling (ConvTranspose4x4)
   train: bool = True
@@ -301,6 +335,11 @@ class ConvBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     use_bias = self.norm == 'none'
+    if self.norm == 'wn':
+      if self.transpose:
+        raise ValueError("norm='wn' (a weight-normalised conv) has no upsampling form")
+      x = WeightNormConv(self.features, self.kernel, self.stride)(x)
+      return ACTIVATIONS[self.act](x)
     if self.transpose:
       if (self.kernel, self.stride) != (4, 2):
         raise ValueError('transpose=True is the 4x4 stride-2 upsampling only')

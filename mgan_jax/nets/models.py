@@ -32,10 +32,13 @@ class ConvEncoder(nn.Module):
   real and the fake batch (normalised separately) the same mean logit, so D could not tell
   them apart on average.
 
-  ``hidden_norm`` is the norm of the hidden convs after the first ('bn', 'ln' or 'none').
-  With batch norm, each apply (the real, the fake, the labelled batch) is normalised with
-  its own statistics; Salimans et al.'s semi-supervised discriminators use none (weight
-  normalisation), and 'ln' normalises each example alone.
+  ``hidden_norm`` is the norm of the hidden convs after the first ('bn', 'ln', 'wn' or
+  'none'). With batch norm, each apply (the real, the fake, the labelled batch) is
+  normalised with its own statistics; Salimans et al.'s semi-supervised discriminators use
+  none, and 'ln' normalises each example alone. 'wn' is their discriminator: every conv is
+  weight-normalised (:class:`~mgan_jax.nets.layers.WeightNormConv`), the first too, and the
+  last when it has no batch norm (``final_norm='none'``, under a logit head); no activation
+  is normalised.
   """
 
   key_dim: int
@@ -52,14 +55,17 @@ class ConvEncoder(nn.Module):
   def __call__(self, x):
     block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
     x = gaussian_noise(self, x, self.input_noise)
+    wn = self.hidden_norm == 'wn'
     for i, f in enumerate(self.features):
-      x = block(f, 4, 2, norm='none' if i == 0 else self.hidden_norm, act='lrelu')(x)
+      first = 'wn' if wn else 'none'
+      x = block(f, 4, 2, norm=first if i == 0 else self.hidden_norm, act='lrelu')(x)
       if self.extra_1x1 and i > 0:
         x = block(f, 1, 1, norm=self.hidden_norm, act='lrelu')(x)
       self.sow('intermediates', f'conv{i}', x)
       x = gaussian_noise(self, x, self.hidden_noise)
     size = x.shape[1]
-    x = block(self.key_dim, size, size, norm=self.final_norm, act='none')(x)
+    final = 'wn' if wn and self.final_norm == 'none' else self.final_norm
+    x = block(self.key_dim, size, size, norm=final, act='none')(x)
     return x.reshape(x.shape[0], -1)
 
 

@@ -141,8 +141,8 @@ def check_run_config(config) -> None:
     need(0.0 <= value < 1.0, f'optim.{name} must be in [0, 1), got {value}')
   need(config.mi_weight >= 0, f'mi_weight must be 0 or more, got {config.mi_weight}')
   hidden_norm = config.model.get('encoder_hidden_norm', 'bn')
-  need(hidden_norm in ('bn', 'ln', 'none'),
-       f"model.encoder_hidden_norm must be one of bn, ln, none; got {hidden_norm!r}")
+  need(hidden_norm in ('bn', 'ln', 'wn', 'none'),
+       f"model.encoder_hidden_norm must be one of bn, ln, wn, none; got {hidden_norm!r}")
   need(hidden_norm == 'bn' or config.model.encoder == 'conv',
        f'model.encoder_hidden_norm={hidden_norm!r} applies to the conv encoder only '
        f'(model.encoder={config.model.encoder!r})')
