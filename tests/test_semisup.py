@@ -124,9 +124,10 @@ def test_the_supervised_only_baseline_sees_no_generated_image():
                                                       jax.tree.leaves(b.d_params)))
 
 
-def test_training_logs_the_discriminator_test_error(tmp_path):
+@pytest.mark.parametrize('norm', ['bn', 'wn'])  # wn: a discriminator without batch norm
+def test_training_logs_the_discriminator_test_error(tmp_path, norm):
   config = tiny_semisup(num_steps=2, eval_every=2, eval_num_samples=100,
-                        eval_reference_size=200)
+                        eval_reference_size=200, **{'model.encoder_hidden_norm': norm})
   trainer.train_and_evaluate(config, str(tmp_path))
   record = json.loads((tmp_path / 'eval_log.jsonl').read_text().splitlines()[-1])
   classification = record['protocol']['classification']
