@@ -56,8 +56,8 @@ class ConvEncoder(nn.Module):
     block = functools.partial(ConvBlock, train=self.train, bn_axis_name=self.bn_axis_name)
     x = gaussian_noise(self, x, self.input_noise)
     wn = self.hidden_norm == 'wn'
+    first = 'wn' if wn else 'none'
     for i, f in enumerate(self.features):
-      first = 'wn' if wn else 'none'
       x = block(f, 4, 2, norm=first if i == 0 else self.hidden_norm, act='lrelu')(x)
       if self.extra_1x1 and i > 0:
         x = block(f, 1, 1, norm=self.hidden_norm, act='lrelu')(x)
