@@ -8,12 +8,17 @@ option                     what it does (off by default)
                            layer_names`): the generator's adversarial loss is replaced by
                            ``||E f(x) - E f(G(z))||^2`` on that layer (paper, section 3.1).
                            The head's own generator terms (MemoryGAN's mutual-information
-                           term) stay.
+                           term) stay. MemoryGAN: match an encoder layer (``conv2``), not
+                           ``features`` (the query mu, read only by its direction: matching
+                           its batch mean collapsed G on fashion; WORKSPACE).
 ``minibatch_kernels``      B > 0: minibatch discrimination (section 3.2) with ``T`` in
 ``minibatch_kernel_dim``   R^{A x B x C} on the features; the comparison batch is the global
                            batch (all replicas). MemoryGAN: the features enter the query
                            through a zero-initialised linear map (:class:`~mgan_jax.nets.
                            models.Discriminator`), since its output is read from the memory.
+                           Measured on fashion (WORKSPACE, "Feature matching on fashion
+                           FID"): with the memory head it hands D the game and G collapses
+                           to one class on every seed tried; a baseline, not a remedy.
 ``historical_averaging``   a weight w > 0: ``w ||theta - mean_{i<=t} theta_i||^2`` added to the
                            D and G losses, each on its own parameters (section 3.3). The means
                            are part of the train state (checkpointed, resumed exactly).
