@@ -17,8 +17,9 @@ option                     what it does (off by default)
                            through a zero-initialised linear map (:class:`~mgan_jax.nets.
                            models.Discriminator`), since its output is read from the memory.
                            Measured on fashion (WORKSPACE, "Feature matching on fashion
-                           FID"): with the memory head it hands D the game and G collapses
-                           to one class on every seed tried; a baseline, not a remedy.
+                           FID", 3 seeds): with the memory head it hands D the game; G
+                           collapsed to one class on 2 of 3 seeds and was worse on the third.
+                           A baseline to compare with, not a remedy.
 ``historical_averaging``   a weight w > 0: ``w ||theta - mean_{i<=t} theta_i||^2`` added to the
                            D and G losses, each on its own parameters (section 3.3). The means
                            are part of the train state (checkpointed, resumed exactly).
