@@ -32,12 +32,13 @@ is ``--config.memory.write_rule=batched --config.memory.kappa=1 --config.memory.
   DCGAN (model.kind=dcgan)  163 / 2.82   151 / 2.81   124 / 2.94   146
   + cosine MI on G          587 / 1.65   83 / 4.72    200 / 3.45   290
   + read kappa 3            81 / 4.56    186 / 3.51   89 / 4.15    119
-  + posterior MI on G 0.1   84 / 4.74    (not run)    (not run)
+  + posterior MI on G 0.1   84 / 4.74    19 / 6.19    248 / 3.39   117
 
 (the last two rows: ``--config.mi_form=cosine --config.mi_weight=1.0
 --config.mi_networks=generator``; ``--config.memory.kappa=3 --config.memory.kappa_write=10``;
 ``--config.mi_form=posterior --config.mi_weight=0.1 --config.mi_networks=generator``, the
-fashion default's term since 2026-12-04, not this config's: one seed, below the squared term).
+fashion default's term since 2026-12-04, not this config's: below the squared term on each
+seed).
 MemoryGAN covers more modes than the baseline on 2 of 3 seeds and collapses on one (its
 discriminator wins outright: the memory separates real from fake queries); the seeds vary
 more than the settings at this budget.
