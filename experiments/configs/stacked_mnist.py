@@ -34,7 +34,7 @@ is ``--config.memory.write_rule=batched --config.memory.kappa=1 --config.memory.
   + read kappa 3            81 / 4.56    186 / 3.51   89 / 4.15    119
   + posterior MI on G 0.1   84 / 4.74    19 / 6.19    248 / 3.39   117
 
-(the last two rows: ``--config.mi_form=cosine --config.mi_weight=1.0
+(the last three rows: ``--config.mi_form=cosine --config.mi_weight=1.0
 --config.mi_networks=generator``; ``--config.memory.kappa=3 --config.memory.kappa_write=10``;
 ``--config.mi_form=posterior --config.mi_weight=0.1 --config.mi_networks=generator``, the
 fashion default's term since 2026-12-04, not this config's: below the squared term on each
